@@ -1,0 +1,102 @@
+#!/usr/bin/env node
+// The command line: the one module that touches `process` (argv, env, signals, exit codes).
+//
+//   mcp-sidecar --upstream URL [options]     run the sidecar (see --help)
+//   mcp-sidecar healthcheck [--url URL]      exit 0 when /health answers 200, else 1 (container checks)
+
+import { envName, helpText, parseConfig } from "./config.ts";
+import { createLogger } from "./logger.ts";
+import { Sidecar, VERSION } from "./sidecar.ts";
+
+const EXIT_INVALID_CONFIG = 2;
+
+async function healthcheck(args: readonly string[]): Promise<number> {
+  let url: string | undefined;
+  for (let i = 0; i < args.length; i++) {
+    const arg = args[i] as string;
+    if (arg === "--url") url = args[++i];
+    else if (arg.startsWith("--url=")) url = arg.slice(6);
+    else if (arg === "--help" || arg === "-h") {
+      process.stdout.write(
+        `Usage: mcp-sidecar healthcheck [--url URL]\n\nExits 0 when URL answers 200 within 2 s, else 1. Default URL:\nhttp://127.0.0.1:$${envName("port")}$${envName("health-path")} (defaults 8080, /health).\n`,
+      );
+      return 0;
+    } else {
+      process.stderr.write(`healthcheck: unknown argument "${arg}" (see healthcheck --help)\n`);
+      return EXIT_INVALID_CONFIG;
+    }
+  }
+  url ??= `http://127.0.0.1:${process.env[envName("port")] || "8080"}${process.env[envName("health-path")] || "/health"}`;
+  try {
+    const response = await fetch(url, { signal: AbortSignal.timeout(2000) });
+    await response.body?.cancel();
+    if (response.status === 200) return 0;
+    process.stderr.write(`healthcheck: ${url} answered ${response.status}\n`);
+  } catch (error) {
+    process.stderr.write(`healthcheck: ${url}: ${(error as Error).cause ?? (error as Error).message}\n`);
+  }
+  return 1;
+}
+
+async function run(args: readonly string[]): Promise<number> {
+  if (args.includes("--version")) {
+    process.stdout.write(`${VERSION}\n`);
+    return 0;
+  }
+  const parsed = parseConfig(args, process.env);
+  if (parsed.kind === "help") {
+    process.stdout.write(`${helpText()}\n`);
+    return 0;
+  }
+  if (parsed.kind === "errors") {
+    process.stderr.write(
+      `mcp-sidecar: invalid configuration:\n${parsed.errors.map((e) => `  - ${e}`).join("\n")}\n`,
+    );
+    process.stderr.write("Run mcp-sidecar --help for every option.\n");
+    return EXIT_INVALID_CONFIG;
+  }
+  const config = parsed.config;
+  const logger = createLogger(config.logLevel);
+  const sidecar = new Sidecar(config, { logger });
+
+  // First SIGTERM/SIGINT drains; a second one stops at once (operators expect Ctrl-C twice to work).
+  const onSignal = (signal: NodeJS.Signals): void => {
+    if (sidecar.phase === "serving") {
+      logger.info({ signal }, "signal received: draining");
+      void sidecar.close();
+    } else {
+      logger.warn({ signal }, "second signal: stopping now");
+      void sidecar.destroy();
+    }
+  };
+  process.on("SIGTERM", onSignal);
+  process.on("SIGINT", onSignal);
+
+  try {
+    await sidecar.listen();
+  } catch (error) {
+    logger.fatal({ err: error }, "cannot listen");
+    await sidecar.destroy();
+    return 1;
+  }
+  const outcome = await sidecar.finished;
+  return outcome.exitCode;
+}
+
+async function main(): Promise<void> {
+  const [command, ...rest] = process.argv.slice(2);
+  let code: number;
+  if (command === "healthcheck") code = await healthcheck(rest);
+  else code = await run(process.argv.slice(2));
+  // Exit as soon as the drain is done: nothing left in flight needs the event loop.
+  process.exit(code);
+}
+
+process.on("uncaughtException", (error) => {
+  process.stderr.write(
+    `${JSON.stringify({ level: "fatal", msg: "uncaught exception", err: { message: error.message, stack: error.stack } })}\n`,
+  );
+  process.exit(1);
+});
+
+await main();

@@ -1,0 +1,59 @@
+// Every error the sidecar answers itself, with its HTTP status and a stable code. A code is API: it
+// appears in response bodies and logs, the README lists each, and a test checks they are unique and
+// documented. Never reuse a retired code.
+
+export interface SidecarErrorSpec {
+  readonly code: string;
+  readonly status: number;
+  readonly description: string;
+}
+
+function spec(code: string, status: number, description: string): SidecarErrorSpec {
+  return Object.freeze({ code, status, description });
+}
+
+export const SIDECAR_ERRORS = Object.freeze({
+  upstreamUnreachable: spec(
+    "MCP_SIDECAR_UPSTREAM_UNREACHABLE",
+    502,
+    "The upstream refused, reset or closed the connection before answering.",
+  ),
+  upstreamConnectTimeout: spec(
+    "MCP_SIDECAR_UPSTREAM_CONNECT_TIMEOUT",
+    504,
+    "No connection to the upstream within --upstream-connect-timeout.",
+  ),
+  upstreamHeadersTimeout: spec(
+    "MCP_SIDECAR_UPSTREAM_HEADERS_TIMEOUT",
+    504,
+    "The upstream did not start its response within --upstream-headers-timeout.",
+  ),
+  bodyTooLarge: spec("MCP_SIDECAR_BODY_TOO_LARGE", 413, "The request body is larger than --max-body-size."),
+  tooManyHeaders: spec(
+    "MCP_SIDECAR_TOO_MANY_HEADERS",
+    431,
+    "The request has more header lines than --max-header-count.",
+  ),
+  draining: spec(
+    "MCP_SIDECAR_DRAINING",
+    503,
+    "The sidecar is shutting down; retry on another instance (the answer carries Retry-After and Connection: close).",
+  ),
+  badRequestTarget: spec(
+    "MCP_SIDECAR_BAD_REQUEST_TARGET",
+    400,
+    "The request target is not a path (absolute-form or asterisk-form).",
+  ),
+  methodNotAllowed: spec(
+    "MCP_SIDECAR_METHOD_NOT_ALLOWED",
+    405,
+    "The sidecar's own endpoints answer GET and HEAD only.",
+  ),
+  upgradeNotSupported: spec(
+    "MCP_SIDECAR_UPGRADE_NOT_SUPPORTED",
+    501,
+    "Protocol upgrades (WebSocket) are not forwarded; MCP uses plain HTTP.",
+  ),
+} satisfies Record<string, SidecarErrorSpec>);
+
+export type SidecarErrorName = keyof typeof SIDECAR_ERRORS;

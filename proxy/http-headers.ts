@@ -1,0 +1,174 @@
+// Header rewriting for a transparent proxy (RFC 9110 §7.6.1). Pure: flat [name, value, ...] arrays
+// in, flat arrays out, names with their original case, duplicates kept in order.
+
+/** Connection-specific headers that never cross a proxy, plus `expect` (Node answers 100-continue). */
+const HOP_BY_HOP = new Set([
+  "connection",
+  "keep-alive",
+  "proxy-connection",
+  "proxy-authenticate",
+  "proxy-authorization",
+  "te",
+  "trailer",
+  "transfer-encoding",
+  "upgrade",
+  "expect",
+]);
+
+/** Extra hop-by-hop names a `Connection: a, b` header declares. */
+function connectionTokens(raw: readonly string[]): Set<string> | undefined {
+  let tokens: Set<string> | undefined;
+  for (let i = 0; i < raw.length; i += 2) {
+    if ((raw[i] as string).toLowerCase() !== "connection") continue;
+    for (const token of (raw[i + 1] as string).split(",")) {
+      const name = token.trim().toLowerCase();
+      if (!name || name === "close" || name === "keep-alive") continue;
+      if (tokens === undefined) tokens = new Set();
+      tokens.add(name);
+    }
+  }
+  return tokens;
+}
+
+export interface ForwardedFor {
+  /** The client's address as the sidecar saw it. */
+  readonly remoteAddress: string | undefined;
+  /** `http` or `https`: how the client reached the sidecar. */
+  readonly proto: string;
+}
+
+/** Request headers the sidecar itself acts on, picked up in the same pass. */
+export interface RequestHeadInfo {
+  readonly requestId: string | undefined;
+  readonly sessionId: string | undefined;
+  /** 2026-07-28 routing headers, still encoded (see jsonrpc.ts decodeMcpHeaderValue). */
+  readonly mcpMethod: string | undefined;
+  readonly mcpName: string | undefined;
+  readonly accept: string | undefined;
+  readonly contentType: string | undefined;
+  readonly contentLength: string | undefined;
+  readonly chunked: boolean;
+}
+
+export interface UpstreamRequestHead {
+  /** Flat [name, value, ...] for undici. */
+  readonly headers: string[];
+  readonly info: RequestHeadInfo;
+}
+
+/**
+ * Request headers as the upstream should see them: hop-by-hop removed, `Host` set to the upstream's
+ * own (servers bound to 127.0.0.1 reject any other Host with 403), `X-Forwarded-For` appended to, and
+ * `X-Forwarded-Proto`/`-Host` kept when an earlier proxy (an ALB) set them, else set from this hop.
+ * Every other header, MCP's included, passes byte for byte. One pass over the raw headers.
+ */
+export function prepareUpstreamRequest(
+  raw: readonly string[],
+  upstreamHost: string,
+  forwarded: ForwardedFor,
+): UpstreamRequestHead {
+  const tokens = connectionTokens(raw);
+  const headers: string[] = ["host", upstreamHost];
+  let forwardedFor: string | undefined;
+  let hasProto = false;
+  let hasForwardedHost = false;
+  let clientHost: string | undefined;
+  let requestId: string | undefined;
+  let sessionId: string | undefined;
+  let mcpMethod: string | undefined;
+  let mcpName: string | undefined;
+  let accept: string | undefined;
+  let contentType: string | undefined;
+  let contentLength: string | undefined;
+  let chunked = false;
+  for (let i = 0; i < raw.length; i += 2) {
+    const name = raw[i] as string;
+    const value = raw[i + 1] as string;
+    const lower = name.toLowerCase();
+    switch (lower) {
+      case "host":
+        // Becomes X-Forwarded-Host when no earlier proxy set one.
+        clientHost ??= value;
+        continue;
+      case "transfer-encoding":
+        chunked = true;
+        continue;
+      case "x-forwarded-for":
+        forwardedFor = forwardedFor === undefined ? value : `${forwardedFor}, ${value}`;
+        continue;
+      case "x-forwarded-proto":
+        hasProto = true;
+        break;
+      case "x-forwarded-host":
+        hasForwardedHost = true;
+        break;
+      case "x-request-id":
+        requestId ??= value;
+        break;
+      case "mcp-session-id":
+        sessionId ??= value;
+        break;
+      case "mcp-method":
+        mcpMethod ??= value;
+        break;
+      case "mcp-name":
+        mcpName ??= value;
+        break;
+      case "accept":
+        accept = accept === undefined ? value : `${accept}, ${value}`;
+        break;
+      case "content-type":
+        contentType ??= value;
+        break;
+      case "content-length":
+        contentLength ??= value;
+        break;
+      default:
+        if (HOP_BY_HOP.has(lower) || tokens?.has(lower)) continue;
+    }
+    headers.push(name, value);
+  }
+  const remote = forwarded.remoteAddress ?? "unknown";
+  headers.push("x-forwarded-for", forwardedFor === undefined ? remote : `${forwardedFor}, ${remote}`);
+  if (!hasProto) headers.push("x-forwarded-proto", forwarded.proto);
+  if (!hasForwardedHost && clientHost !== undefined) headers.push("x-forwarded-host", clientHost);
+  return {
+    headers,
+    info: { requestId, sessionId, mcpMethod, mcpName, accept, contentType, contentLength, chunked },
+  };
+}
+
+export interface ResponseHeaderSummary {
+  /** The flat array to hand to `res.writeHead`. */
+  readonly headers: string[];
+  readonly eventStream: boolean;
+}
+
+/** Upstream response headers for the client: hop-by-hop removed, the rest unchanged. */
+export function clientResponseHeaders(raw: readonly (Buffer | string)[]): ResponseHeaderSummary {
+  const strings: string[] = new Array(raw.length);
+  for (let i = 0; i < raw.length; i++) {
+    const item = raw[i] as Buffer | string;
+    strings[i] = typeof item === "string" ? item : item.toString("latin1");
+  }
+  const tokens = connectionTokens(strings);
+  const headers: string[] = [];
+  let eventStream = false;
+  for (let i = 0; i < strings.length; i += 2) {
+    const name = strings[i] as string;
+    const lower = name.toLowerCase();
+    if (HOP_BY_HOP.has(lower) || tokens?.has(lower)) continue;
+    const value = strings[i + 1] as string;
+    if (lower === "content-type" && value.toLowerCase().startsWith("text/event-stream")) eventStream = true;
+    headers.push(name, value);
+  }
+  return { headers, eventStream };
+}
+
+/** A header's first value from a flat raw array (case-insensitive), or undefined. */
+export function rawHeader(raw: readonly string[], lowerName: string): string | undefined {
+  for (let i = 0; i < raw.length; i += 2) {
+    if ((raw[i] as string).toLowerCase() === lowerName) return raw[i + 1];
+  }
+  return undefined;
+}

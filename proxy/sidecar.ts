@@ -1,0 +1,451 @@
+// The sidecar: the one module that owns sockets. It routes the sidecar's own endpoints, hands every
+// other request to an Exchange (forward.ts), and applies the drain state machine's actions
+// (drain.ts) to the listener, the connections and the exchanges in flight.
+//
+// Library API mirrors SIGTERM: `close()` is the graceful drain (idempotent), `destroy()` stops now.
+
+import { randomUUID } from "node:crypto";
+import { once } from "node:events";
+import { createServer, type IncomingMessage, type Server, type ServerResponse } from "node:http";
+import type { AddressInfo } from "node:net";
+import { Client, Pool } from "undici";
+import type { SidecarConfig } from "./config.ts";
+import type { DrainOutcome, DrainPhase } from "./drain.ts";
+import { DrainController, type SocketAction } from "./drain-controller.ts";
+import { SIDECAR_ERRORS, type SidecarErrorSpec } from "./errors.ts";
+import { CAPTURE_LIMIT_BYTES, Exchange, type ExchangeListener, type ForwardSettings } from "./forward.ts";
+import { prepareUpstreamRequest } from "./http-headers.ts";
+import { describeJsonRpc, sidecarErrorBody } from "./jsonrpc.ts";
+import { createLogger, hashSessionId, type Logger } from "./logger.ts";
+import { CachedCheck, type CheckResult, evaluateReadiness } from "./readiness.ts";
+import { probeUpstream } from "./upstream-probe.ts";
+
+export const VERSION = "0.1.0";
+
+/** A readiness dependency added by another module (secrets): must resolve, never reject. */
+export type ReadinessCheck = () => CheckResult | Promise<CheckResult>;
+
+export interface SidecarOptions {
+  readonly logger?: Logger;
+  /** Extra readiness checks, all of which must pass for /ready to answer 200. */
+  readonly readinessChecks?: readonly ReadinessCheck[];
+}
+
+const REQUEST_ID_PATTERN = /^[\w.:@/+=-]{1,128}$/;
+
+export class Sidecar implements ExchangeListener {
+  readonly config: SidecarConfig;
+  readonly logger: Logger;
+  readonly #server: Server;
+  readonly #pool: Pool;
+  readonly #probeClient: Client;
+  readonly #upstreamCheck: CachedCheck;
+  readonly #extraChecks: readonly ReadinessCheck[];
+  readonly #forward: ForwardSettings;
+  readonly #upstreamHost: string;
+  readonly #exchanges = new Set<Exchange>();
+  readonly #startedAt = Date.now();
+  readonly #drain: DrainController;
+  #drainStartedAt = 0;
+  #rejecting = false;
+  #finished: Promise<DrainOutcome>;
+  #resolveFinished!: (outcome: DrainOutcome) => void;
+  #address: URL | undefined;
+
+  constructor(config: SidecarConfig, options: SidecarOptions = {}) {
+    this.config = config;
+    this.logger = options.logger ?? createLogger(config.logLevel);
+    this.#extraChecks = options.readinessChecks ?? [];
+    this.#upstreamHost = config.upstream.host;
+    this.#drain = new DrainController(
+      { delayMs: config.drainDelayMs, timeoutMs: config.drainTimeoutMs },
+      (action) => this.#perform(action),
+    );
+    this.#finished = new Promise((resolve) => {
+      this.#resolveFinished = resolve;
+    });
+
+    this.#pool = new Pool(config.upstream.origin, {
+      connections: config.upstreamConnections,
+      pipelining: 1,
+      connect: { timeout: config.upstreamConnectTimeoutMs },
+      headersTimeout: config.upstreamHeadersTimeoutMs,
+      bodyTimeout: 0,
+    });
+    this.#probeClient = new Client(config.upstream.origin, {
+      pipelining: 1,
+      connect: { timeout: config.readyTimeoutMs },
+    });
+    this.#upstreamCheck = new CachedCheck(
+      () =>
+        probeUpstream({
+          kind: config.readyProbe,
+          path: config.readyProbePath,
+          timeoutMs: config.readyTimeoutMs,
+          upstream: config.upstream,
+          dispatcher: this.#probeClient,
+        }),
+      config.readyCacheMs,
+    );
+    this.#forward = {
+      dispatcher: this.#pool,
+      sseKeepaliveMs: config.sseKeepaliveMs,
+      maxBodyBytes: config.maxBodyBytes,
+      upstreamHeadersTimeoutMs: config.upstreamHeadersTimeoutMs,
+    };
+
+    this.#server = createServer(
+      {
+        maxHeaderSize: config.maxHeaderBytes,
+        headersTimeout: config.headersTimeoutMs,
+        // Node's requestTimeout covers receiving the request only; 0 turns it off.
+        requestTimeout: config.requestTimeoutMs,
+        keepAliveTimeout: config.keepAliveTimeoutMs,
+        // Event streams are long: never let an inactivity timeout cut one.
+        connectionsCheckingInterval: 1000,
+      },
+      this.#onRequest,
+    );
+    // Node would answer 431 itself, with no body; the sidecar counts, and answers with its error code.
+    this.#server.maxHeadersCount = 0;
+    this.#server.timeout = 0;
+    this.#server.on("upgrade", this.#onUpgrade);
+  }
+
+  /** Starts listening; resolves with the sidecar's own base URL. */
+  async listen(): Promise<URL> {
+    this.#server.listen(this.config.port, this.config.host);
+    await once(this.#server, "listening");
+    const address = this.#server.address() as AddressInfo;
+    const host = address.family === "IPv6" ? `[${address.address}]` : address.address;
+    this.#address = new URL(
+      `http://${host === "0.0.0.0" ? "127.0.0.1" : host === "[::]" ? "[::1]" : host}:${address.port}`,
+    );
+    this.logger.info(
+      {
+        url: this.#address.href,
+        listen: `${host}:${address.port}`,
+        upstream: this.config.upstream.origin,
+        version: VERSION,
+      },
+      "sidecar listening",
+    );
+    return this.#address;
+  }
+
+  get url(): URL | undefined {
+    return this.#address;
+  }
+
+  get phase(): DrainPhase {
+    return this.#drain.state.phase;
+  }
+
+  get inFlight(): number {
+    return this.#exchanges.size;
+  }
+
+  get draining(): boolean {
+    return this.#drain.state.phase === "draining" || this.#drain.state.phase === "stopped";
+  }
+
+  /** Graceful drain, as on SIGTERM. Safe to call more than once; resolves when stopped. */
+  close(): Promise<DrainOutcome> {
+    if (this.#drain.state.phase === "serving") {
+      this.#drainStartedAt = Date.now();
+      this.logger.info(
+        {
+          inFlight: this.#exchanges.size,
+          drainDelayMs: this.config.drainDelayMs,
+          drainTimeoutMs: this.config.drainTimeoutMs,
+        },
+        "drain started",
+      );
+      this.#drain.dispatch({ type: "in-flight", count: this.#exchanges.size });
+      this.#drain.dispatch({ type: "stop-requested" });
+    }
+    return this.#finished;
+  }
+
+  /** Stops at once, cutting whatever is in flight, as on a second SIGTERM. */
+  destroy(): Promise<DrainOutcome> {
+    if (this.#drain.state.phase === "serving") this.#drainStartedAt = Date.now();
+    this.#drain.dispatch({ type: "in-flight", count: this.#exchanges.size });
+    this.#drain.dispatch({ type: "force-requested" });
+    return this.#finished;
+  }
+
+  /** Resolves when the sidecar has stopped (by close(), destroy() or the drain timeout). */
+  get finished(): Promise<DrainOutcome> {
+    return this.#finished;
+  }
+
+  // ---- ExchangeListener ----
+
+  upstreamUnreachable(): void {
+    this.#upstreamCheck.invalidate();
+  }
+
+  exchangeClosed(exchange: Exchange): void {
+    this.#exchanges.delete(exchange);
+    this.#logExchange(exchange);
+    if (this.#drain.state.phase !== "serving") {
+      this.#drain.dispatch({ type: "in-flight", count: this.#exchanges.size });
+      // The answer is out; a keep-alive socket left idle now would only attract new work.
+      if (this.#rejecting) this.#server.closeIdleConnections();
+    }
+  }
+
+  // ---- request routing ----
+
+  #onRequest = (req: IncomingMessage, res: ServerResponse): void => {
+    const url = req.url ?? "/";
+    const query = url.indexOf("?");
+    const path = query === -1 ? url : url.slice(0, query);
+    if (path === this.config.healthPath) {
+      this.#answerHealth(req, res);
+    } else if (path === this.config.readyPath) {
+      void this.#answerReady(req, res);
+    } else if (this.#rejecting) {
+      void this.#answerDraining(req, res);
+    } else if (url.charCodeAt(0) !== 0x2f /* "/" */) {
+      this.#answerSidecarError(
+        res,
+        SIDECAR_ERRORS.badRequestTarget,
+        "request target must be a path (origin-form)",
+      );
+    } else if (req.rawHeaders.length > this.config.maxHeaderCount * 2) {
+      this.#answerSidecarError(
+        res,
+        SIDECAR_ERRORS.tooManyHeaders,
+        `more than --max-header-count (${this.config.maxHeaderCount}) header lines`,
+      );
+    } else {
+      this.#startExchange(req, res);
+    }
+  };
+
+  #startExchange(req: IncomingMessage, res: ServerResponse): void {
+    const socket = req.socket;
+    const { headers, info } = prepareUpstreamRequest(req.rawHeaders, this.#upstreamHost, {
+      remoteAddress: socket.remoteAddress,
+      proto: "encrypted" in socket && socket.encrypted ? "https" : "http",
+    });
+    let requestId = info.requestId;
+    if (requestId === undefined || !REQUEST_ID_PATTERN.test(requestId)) {
+      requestId = randomUUID();
+      if (info.requestId === undefined) headers.push("x-request-id", requestId);
+    }
+    const exchange = new Exchange(req, res, requestId, info, this.#forward, this);
+    this.#exchanges.add(exchange);
+    exchange.start(headers);
+  }
+
+  #answerHealth(req: IncomingMessage, res: ServerResponse): void {
+    if (!this.#ownEndpointMethod(req, res)) return;
+    this.#answerJson(res, 200, {
+      status: "ok",
+      uptimeSeconds: Math.round((Date.now() - this.#startedAt) / 1000),
+      state: this.#drain.state.phase === "delaying" ? "draining" : this.#drain.state.phase,
+    });
+  }
+
+  async #answerReady(req: IncomingMessage, res: ServerResponse): Promise<void> {
+    if (!this.#ownEndpointMethod(req, res)) return;
+    let checks: CheckResult[] = [];
+    // While draining, the answer is already known: do not touch the upstream.
+    if (this.#drain.state.phase === "serving") {
+      checks = await Promise.all([this.#upstreamCheck.get(), ...this.#extraChecks.map((check) => check())]);
+    }
+    const report = evaluateReadiness(this.#drain.state.phase, checks);
+    if (res.destroyed) return;
+    this.#answerJson(res, report.ready ? 200 : 503, {
+      status: report.ready ? "ready" : "not_ready",
+      state: report.state,
+      reasons: report.reasons,
+      checks: report.checks,
+    });
+  }
+
+  #ownEndpointMethod(req: IncomingMessage, res: ServerResponse): boolean {
+    if (req.method === "GET" || req.method === "HEAD") return true;
+    res.setHeader("allow", "GET, HEAD");
+    this.#answerSidecarError(
+      res,
+      SIDECAR_ERRORS.methodNotAllowed,
+      `${req.method} is not allowed on ${req.url}`,
+    );
+    return false;
+  }
+
+  #answerJson(res: ServerResponse, status: number, body: unknown): void {
+    const text = JSON.stringify(body);
+    res.writeHead(status, {
+      "content-type": "application/json",
+      "content-length": Buffer.byteLength(text),
+      "cache-control": "no-store",
+    });
+    // A body written to a HEAD answer makes Node close the connection.
+    res.end(res.req.method === "HEAD" ? undefined : text);
+  }
+
+  #answerSidecarError(
+    res: ServerResponse,
+    spec: SidecarErrorSpec,
+    message: string,
+    requestBody?: Buffer,
+  ): void {
+    const info = requestBody === undefined ? undefined : describeJsonRpc(requestBody);
+    const body = sidecarErrorBody(info, { code: spec.code, status: spec.status }, message);
+    const headers: Record<string, string | number> = {
+      "content-type": "application/json",
+      "content-length": Buffer.byteLength(body),
+    };
+    if (spec === SIDECAR_ERRORS.draining) {
+      headers["retry-after"] = Math.max(1, Math.ceil(this.config.drainRetryAfterMs / 1000));
+      headers.connection = "close";
+    }
+    res.writeHead(spec.status, headers);
+    res.end(body);
+  }
+
+  /**
+   * New work on a connection that was open before the drain: 503 + Connection: close + Retry-After
+   * (fastify does the same), with a JSON-RPC error carrying the request's id, so the client retries
+   * elsewhere instead of seeing a reset. The body is read, bounded, only to find that id.
+   */
+  async #answerDraining(req: IncomingMessage, res: ServerResponse): Promise<void> {
+    let body: Buffer | undefined;
+    if (req.method === "POST") {
+      const chunks: Buffer[] = [];
+      let size = 0;
+      try {
+        for await (const chunk of req) {
+          size += (chunk as Buffer).length;
+          if (size > CAPTURE_LIMIT_BYTES) break;
+          chunks.push(chunk as Buffer);
+        }
+      } catch {
+        return;
+      }
+      if (size <= CAPTURE_LIMIT_BYTES) body = Buffer.concat(chunks);
+    }
+    if (res.destroyed) return;
+    this.logger.info(
+      {
+        reqId: randomUUID(),
+        method: req.method,
+        path: req.url?.split("?")[0],
+        status: 503,
+        outcome: "rejected_draining",
+      },
+      "request",
+    );
+    this.#answerSidecarError(
+      res,
+      SIDECAR_ERRORS.draining,
+      "sidecar is draining; retry on another instance",
+      body,
+    );
+  }
+
+  #onUpgrade = (req: IncomingMessage, socket: import("node:stream").Duplex): void => {
+    const spec = SIDECAR_ERRORS.upgradeNotSupported;
+    const body = JSON.stringify({
+      error: { code: spec.code, status: spec.status, message: spec.description },
+    });
+    socket.end(
+      `HTTP/1.1 501 Not Implemented\r\ncontent-type: application/json\r\ncontent-length: ${Buffer.byteLength(body)}\r\nconnection: close\r\n\r\n${body}`,
+    );
+    this.logger.info({ method: req.method, path: req.url?.split("?")[0], status: 501 }, "request");
+  };
+
+  #logExchange(exchange: Exchange): void {
+    if (!this.logger.isLevelEnabled("info")) return;
+    const req = exchange.req;
+    const url = req.url ?? "/";
+    const query = url.indexOf("?");
+    const line: Record<string, unknown> = {
+      reqId: exchange.id,
+      method: req.method,
+      // The query is left out: legacy SSE carries its session id there.
+      path: query === -1 ? url : url.slice(0, query),
+      status: exchange.status,
+      durationMs: Math.round(exchange.ageMs * 100) / 100,
+      outcome: exchange.outcome ?? "completed",
+      kind: exchange.kind,
+    };
+    const mcpMethod = exchange.mcpMethod;
+    if (mcpMethod !== undefined) line.mcpMethod = mcpMethod;
+    if (mcpMethod === "tools/call") line.tool = exchange.mcpName;
+    if (exchange.head.sessionId !== undefined) line.session = hashSessionId(exchange.head.sessionId);
+    if (exchange.upstreamMs !== undefined) line.upstreamMs = Math.round(exchange.upstreamMs * 100) / 100;
+    if (exchange.errorCode !== undefined) line.error = exchange.errorCode;
+    if (exchange.keepalivesSent > 0) line.keepalives = exchange.keepalivesSent;
+    this.logger.info(line, "request");
+  }
+
+  // ---- drain shell: applies the state machine's actions ----
+
+  #perform(action: SocketAction): void {
+    switch (action.type) {
+      case "fail-readiness":
+        // Nothing to do: /ready reads the phase. Kept as an action so the order is explicit and tested.
+        return;
+      case "stop-accepting":
+        if (this.#rejecting) return;
+        this.#rejecting = true;
+        // Stop listening; Node also closes the idle keep-alive sockets here. Busy ones finish first.
+        this.#server.close();
+        this.#server.closeIdleConnections();
+        return;
+      case "close-endless-streams":
+        for (const exchange of [...this.#exchanges]) {
+          if (exchange.kind !== "endless") continue;
+          // 2025-era event streams (GET) learn when to reconnect; a 2026 listen POST just ends.
+          exchange.closeEndless(exchange.req.method === "GET" ? this.config.drainRetryAfterMs : undefined);
+        }
+        return;
+      case "cut-in-flight":
+        for (const exchange of [...this.#exchanges]) {
+          this.logger.warn(
+            {
+              reqId: exchange.id,
+              method: exchange.req.method,
+              path: exchange.req.url?.split("?")[0],
+              mcpMethod: exchange.mcpMethod,
+              tool: exchange.mcpMethod === "tools/call" ? exchange.mcpName : undefined,
+              ageMs: Math.round(exchange.ageMs),
+              kind: exchange.kind,
+            },
+            "request cut by drain",
+          );
+          exchange.cut();
+        }
+        return;
+      case "finish": {
+        const outcome = action.outcome;
+        this.#server.closeAllConnections();
+        void this.#pool.destroy().catch(() => {});
+        void this.#probeClient.destroy().catch(() => {});
+        const log =
+          outcome.exitCode === 0 ? this.logger.info.bind(this.logger) : this.logger.warn.bind(this.logger);
+        log(
+          {
+            reason: outcome.reason,
+            cut: outcome.cut,
+            drainMs: Date.now() - this.#drainStartedAt,
+            exitCode: outcome.exitCode,
+          },
+          "sidecar stopped",
+        );
+        this.#resolveFinished(outcome);
+        return;
+      }
+    }
+  }
+}
+
+export function createSidecar(config: SidecarConfig, options?: SidecarOptions): Sidecar {
+  return new Sidecar(config, options);
+}

@@ -1,0 +1,154 @@
+import { describe, expect, it } from "vitest";
+import { envName, helpText, OPTIONS, parseConfig, parseDuration, parseSize } from "../proxy/config.ts";
+
+const UPSTREAM = ["--upstream", "http://127.0.0.1:3000"];
+
+function config(argv: string[], env: Record<string, string> = {}) {
+  const result = parseConfig(argv, env);
+  if (result.kind !== "config") throw new Error(JSON.stringify(result));
+  return result.config;
+}
+
+function errors(argv: string[], env: Record<string, string> = {}) {
+  const result = parseConfig(argv, env);
+  if (result.kind !== "errors") throw new Error(`expected errors, got ${result.kind}`);
+  return result.errors;
+}
+
+describe("parseConfig", () => {
+  it("applies the documented defaults", () => {
+    const c = config(UPSTREAM);
+    expect(c.upstream.origin).toBe("http://127.0.0.1:3000");
+    expect(c.port).toBe(8080);
+    expect(c.host).toBe("0.0.0.0");
+    expect(c.sseKeepaliveMs).toBe(15_000);
+    expect(c.maxBodyBytes).toBe(4 * 1024 * 1024);
+    expect(c.drainTimeoutMs).toBe(25_000);
+    expect(c.drainDelayMs).toBe(0);
+    expect(c.readyProbe).toBe("mcp");
+    expect(Object.isFrozen(c)).toBe(true);
+  });
+
+  it("reads every option from its environment variable, and flags win over env", () => {
+    const c = config(["--port", "9000"], {
+      MCP_SIDECAR_UPSTREAM: "http://server:3000",
+      MCP_SIDECAR_PORT: "7000",
+      MCP_SIDECAR_SSE_KEEPALIVE: "0",
+      MCP_SIDECAR_MAX_BODY_SIZE: "64KiB",
+    });
+    expect(c.upstream.host).toBe("server:3000");
+    expect(c.port).toBe(9000);
+    expect(c.sseKeepaliveMs).toBe(0);
+    expect(c.maxBodyBytes).toBe(65_536);
+  });
+
+  it("accepts --name=value", () => {
+    expect(config([...UPSTREAM, "--drain-timeout=40s"]).drainTimeoutMs).toBe(40_000);
+  });
+
+  it("reports every problem at once, each naming its flag and env var", () => {
+    const list = errors([
+      "--upstream",
+      "ftp://x",
+      "--port",
+      "99999",
+      "--sse-keepalive",
+      "soon",
+      "--bogus",
+      "1",
+      "--log-level",
+    ]);
+    expect(list).toEqual(
+      expect.arrayContaining([
+        expect.stringContaining("unknown option --bogus"),
+        expect.stringContaining("--log-level needs a value"),
+        expect.stringMatching(/--upstream \(MCP_SIDECAR_UPSTREAM\).*http: or https:/),
+        expect.stringMatching(/--port \(MCP_SIDECAR_PORT\).*out of range/),
+        expect.stringMatching(/--sse-keepalive \(MCP_SIDECAR_SSE_KEEPALIVE\).*not a duration/),
+      ]),
+    );
+    expect(list).toHaveLength(5);
+  });
+
+  it("names the env var when the bad value came from the environment", () => {
+    expect(errors([], { MCP_SIDECAR_UPSTREAM: "http://x:1", MCP_SIDECAR_MAX_BODY_SIZE: "lots" })).toEqual([
+      expect.stringMatching(/^MCP_SIDECAR_MAX_BODY_SIZE: "lots" is not a size/),
+    ]);
+  });
+
+  it("requires --upstream", () => {
+    expect(errors([])).toEqual([expect.stringContaining("--upstream (or MCP_SIDECAR_UPSTREAM) is required")]);
+  });
+
+  it.each([
+    ["http://127.0.0.1:3000/mcp", "origin only"],
+    ["http://u:p@127.0.0.1:3000", "credentials"],
+    ["not a url", "not a URL"],
+  ])("rejects upstream %s", (upstream, message) => {
+    expect(errors(["--upstream", upstream])[0]).toContain(message);
+  });
+
+  it("rejects an upstream that is the sidecar itself", () => {
+    expect(errors(["--upstream", "http://127.0.0.1:8080"])[0]).toContain("requests would loop");
+  });
+
+  it("rejects a drain delay that does not fit in the drain timeout", () => {
+    expect(errors([...UPSTREAM, "--drain-delay", "30s"])[0]).toContain("--drain-delay");
+  });
+
+  it("rejects equal health and ready paths, and paths that are not paths", () => {
+    expect(errors([...UPSTREAM, "--ready-path", "/health"])[0]).toContain("must differ");
+    expect(errors([...UPSTREAM, "--health-path", "health"])[0]).toContain("must start with /");
+  });
+
+  it("rejects a repeated flag", () => {
+    expect(errors([...UPSTREAM, "--port", "1", "--port", "2"])[0]).toContain("more than once");
+  });
+
+  it("returns help for --help", () => {
+    expect(parseConfig(["--help"], {}).kind).toBe("help");
+  });
+});
+
+describe("helpText", () => {
+  it("documents every option with its env var and default", () => {
+    const help = helpText();
+    for (const option of OPTIONS) {
+      expect(help).toContain(`--${option.flag} ${option.valueName}`);
+      expect(help).toContain(`env ${envName(option.flag)}; default: ${option.default ?? "(none, required)"}`);
+    }
+  });
+
+  it("has defaults that parse", () => {
+    for (const option of OPTIONS)
+      if (option.default !== undefined) expect(() => option.parse(option.default as string)).not.toThrow();
+  });
+});
+
+describe("value parsers", () => {
+  it.each([
+    ["500ms", 500],
+    ["15s", 15_000],
+    ["2m", 120_000],
+    ["1h", 3_600_000],
+    ["30", 30_000],
+    ["0", 0],
+    ["1.5s", 1500],
+  ])("duration %s = %d ms", (raw, ms) => expect(parseDuration(raw)).toBe(ms));
+
+  it.each(["", "-1s", "5 minutes", "1d", "s"])("duration %j is rejected", (raw) =>
+    expect(() => parseDuration(raw)).toThrow(),
+  );
+
+  it.each([
+    ["65536", 65_536],
+    ["64KiB", 65_536],
+    ["4MiB", 4_194_304],
+    ["1MB", 1_000_000],
+    ["16k", 16_384],
+  ])("size %s = %d bytes", (raw, bytes) => expect(parseSize(raw)).toBe(bytes));
+
+  it.each(["0", "4XB", "-1", "1.5MiB", ""])("size %j is rejected", (raw) =>
+    expect(() => parseSize(raw)).toThrow(),
+  );
+});

@@ -1,0 +1,104 @@
+// HTTP client helpers for tests: undici on a dedicated agent, streams read incrementally.
+import { Agent, type Dispatcher, request } from "undici";
+
+export const agent = new Agent({ keepAliveTimeout: 1000, bodyTimeout: 0, headersTimeout: 0 });
+
+export interface OpenStream {
+  readonly status: number;
+  readonly headers: Dispatcher.ResponseData["headers"];
+  /** Everything received so far. */
+  text(): string;
+  /** Resolves once the received text satisfies `test` (or rejects when the stream ends first). */
+  waitFor(test: (text: string) => boolean, what?: string): Promise<string>;
+  /** Resolves with the whole text when the stream ends. */
+  readonly ended: Promise<string>;
+  abort(): void;
+}
+
+export async function openStream(
+  url: URL | string,
+  options: { method?: Dispatcher.HttpMethod; headers?: Record<string, string>; body?: string } = {},
+): Promise<OpenStream> {
+  const controller = new AbortController();
+  const response = await request(url, {
+    dispatcher: agent,
+    method: options.method ?? "GET",
+    headers: options.headers ?? { accept: "text/event-stream" },
+    body: options.body,
+    signal: controller.signal,
+  });
+  let received = "";
+  const waiters = new Set<() => void>();
+  let done = false;
+  let failure: unknown;
+  const ended = (async () => {
+    try {
+      for await (const chunk of response.body) {
+        received += (chunk as Buffer).toString("utf8");
+        for (const wake of waiters) wake();
+      }
+    } catch (error) {
+      failure = error;
+    } finally {
+      done = true;
+      for (const wake of waiters) wake();
+    }
+    if (failure !== undefined) throw failure;
+    return received;
+  })();
+  ended.catch(() => {});
+  return {
+    status: response.statusCode,
+    headers: response.headers,
+    text: () => received,
+    ended,
+    abort: () => controller.abort(),
+    waitFor(test, what = "the expected text") {
+      return new Promise((resolve, reject) => {
+        const check = () => {
+          if (test(received)) {
+            waiters.delete(check);
+            resolve(received);
+          } else if (done) {
+            waiters.delete(check);
+            reject(new Error(`stream ended before ${what}; received: ${JSON.stringify(received)}`));
+          }
+        };
+        waiters.add(check);
+        check();
+      });
+    },
+  };
+}
+
+export async function send(
+  url: URL | string,
+  options: {
+    method?: Dispatcher.HttpMethod;
+    headers?: Record<string, string> | string[];
+    body?: string | Buffer;
+  } = {},
+): Promise<{
+  status: number;
+  headers: Dispatcher.ResponseData["headers"];
+  text: string;
+  json: () => unknown;
+}> {
+  const response = await request(url, {
+    dispatcher: agent,
+    method: options.method ?? "GET",
+    headers: options.headers,
+    body: options.body,
+  });
+  const text = await response.body.text();
+  return { status: response.statusCode, headers: response.headers, text, json: () => JSON.parse(text) };
+}
+
+/** A promise with its resolve function, for upstreams that wait on the test. */
+export function deferred<T = void>(): { promise: Promise<T>; resolve: (value: T) => void } {
+  let resolve!: (value: T) => void;
+  const promise = new Promise<T>((r) => {
+    resolve = r;
+  });
+  return { promise, resolve };
+}

@@ -1,0 +1,115 @@
+// A 2026-07-28 MCP server on the SDK 2.x packages (@modelcontextprotocol/server), on plain node:http:
+// the test peer for the stateless generation. Run directly, it prints its URL as a JSON line.
+//
+// createMcpHandler is fetch-style; the adapter below passes the client's disconnect into
+// Request.signal, which is how a 2026-07-28 server learns a call was cancelled.
+
+import { createServer, type IncomingMessage, type Server, type ServerResponse } from "node:http";
+import type { AddressInfo } from "node:net";
+import { Readable } from "node:stream";
+import {
+  createMcpHandler,
+  hostHeaderValidationResponse,
+  localhostAllowedHostnames,
+  localhostAllowedOrigins,
+  McpServer,
+  originValidationResponse,
+} from "@modelcontextprotocol/server";
+import * as z from "zod";
+
+function buildServer(): McpServer {
+  const server = new McpServer(
+    { name: "sdk2-peer", version: "1.0.0" },
+    { capabilities: { tools: { listChanged: true } } },
+  );
+  server.registerTool(
+    "echo",
+    { description: "echo text", inputSchema: z.object({ message: z.string() }) },
+    async ({ message }) => ({ content: [{ type: "text", text: message }] }),
+  );
+  server.registerTool(
+    "slow",
+    { description: "wait ms", inputSchema: z.object({ ms: z.number(), steps: z.number().default(5) }) },
+    async ({ ms, steps }, ctx) => {
+      const { signal, _meta } = ctx.mcpReq;
+      const token = _meta?.progressToken;
+      for (let i = 1; i <= steps; i++) {
+        await new Promise<void>((resolve) => {
+          const timer = setTimeout(resolve, ms / steps);
+          signal.addEventListener(
+            "abort",
+            () => {
+              clearTimeout(timer);
+              resolve();
+            },
+            { once: true },
+          );
+        });
+        if (signal.aborted) return { content: [{ type: "text", text: "cancelled" }], isError: true };
+        if (token !== undefined) {
+          await ctx.mcpReq.notify({
+            method: "notifications/progress",
+            params: { progressToken: token, progress: i, total: steps, message: `step ${i}` },
+          });
+        }
+      }
+      return { content: [{ type: "text", text: `waited ${ms} ms` }] };
+    },
+  );
+  return server;
+}
+
+export const handler = createMcpHandler(() => buildServer(), { onerror: () => {} });
+
+async function nodeToFetch(req: IncomingMessage, res: ServerResponse): Promise<void> {
+  const abort = new AbortController();
+  res.on("close", () => {
+    if (!res.writableFinished) abort.abort(new Error("client disconnected"));
+  });
+  const chunks: Buffer[] = [];
+  for await (const chunk of req) chunks.push(chunk as Buffer);
+  const hasBody = req.method !== "GET" && req.method !== "HEAD";
+  const headers = new Headers();
+  for (let i = 0; i < req.rawHeaders.length; i += 2)
+    headers.append(req.rawHeaders[i] as string, req.rawHeaders[i + 1] as string);
+  const request = new Request(`http://${req.headers.host}${req.url}`, {
+    method: req.method,
+    headers,
+    body: hasBody ? Buffer.concat(chunks) : undefined,
+    signal: abort.signal,
+  });
+  const response =
+    hostHeaderValidationResponse(request, localhostAllowedHostnames()) ??
+    originValidationResponse(request, localhostAllowedOrigins()) ??
+    (await handler.fetch(request));
+  res.writeHead(response.status, [...response.headers].flat());
+  res.flushHeaders();
+  if (!response.body) {
+    res.end();
+    return;
+  }
+  const body = Readable.fromWeb(response.body as import("node:stream/web").ReadableStream);
+  res.on("close", () => body.destroy());
+  body.on("error", () => res.destroy());
+  body.pipe(res);
+}
+
+export async function startSdk2Server(port = 0): Promise<{ server: Server; url: URL }> {
+  const server = createServer((req, res) => {
+    if (new URL(req.url ?? "/", "http://x").pathname !== "/mcp") {
+      res.writeHead(404).end();
+      return;
+    }
+    nodeToFetch(req, res).catch(() => {
+      if (!res.headersSent) res.writeHead(500);
+      res.end();
+    });
+  });
+  await new Promise<void>((resolve) => server.listen(port, "127.0.0.1", resolve));
+  return { server, url: new URL(`http://127.0.0.1:${(server.address() as AddressInfo).port}/mcp`) };
+}
+
+if (import.meta.url === `file://${process.argv[1]}`) {
+  const { url } = await startSdk2Server(Number(process.env.PORT ?? 0));
+  process.stdout.write(`${JSON.stringify({ msg: "listening", url: url.href })}\n`);
+}
