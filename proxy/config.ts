@@ -305,9 +305,10 @@ export const OPTIONS: readonly OptionSpec[] = [
     key: "upstreamConnections",
     flag: "upstream-connections",
     valueName: "N",
-    default: "256",
-    description: "Most connections to the upstream (long-lived event streams each hold one)",
-    parse: parseInteger(1, 65_535),
+    default: "0",
+    description:
+      "Most connections to the upstream (0 = no limit). Each open event stream holds one, so a limit below the number of open streams makes calls queue behind them",
+    parse: parseInteger(0, 65_535),
   }),
   option({
     key: "drainDelayMs",

@@ -47,7 +47,10 @@ export type DrainAction =
   | { readonly type: "fail-readiness" }
   | { readonly type: "start-timer"; readonly timer: DrainTimer; readonly ms: number }
   | { readonly type: "clear-timers" }
-  /** Close the listener, close idle keep-alive connections, answer new requests 503 + Connection: close. */
+  /**
+   * Take no new work: answer every new request 503 + Connection: close + Retry-After (health and
+   * readiness excepted), and close idle keep-alive connections.
+   */
   | { readonly type: "stop-accepting" }
   /** End (not destroy) the streams that never end by themselves. */
   | { readonly type: "close-endless-streams" }

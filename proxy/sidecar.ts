@@ -44,6 +44,8 @@ export class Sidecar implements ExchangeListener {
   readonly #forward: ForwardSettings;
   readonly #upstreamHost: string;
   readonly #exchanges = new Set<Exchange>();
+  /** 503 answers being written during a drain: the process waits for them too, so none is reset. */
+  readonly #rejections = new Set<ServerResponse>();
   readonly #startedAt = Date.now();
   readonly #drain: DrainController;
   #drainStartedAt = 0;
@@ -66,7 +68,7 @@ export class Sidecar implements ExchangeListener {
     });
 
     this.#pool = new Pool(config.upstream.origin, {
-      connections: config.upstreamConnections,
+      connections: config.upstreamConnections === 0 ? null : config.upstreamConnections,
       pipelining: 1,
       connect: { timeout: config.upstreamConnectTimeoutMs },
       headersTimeout: config.upstreamHeadersTimeoutMs,
@@ -142,7 +144,7 @@ export class Sidecar implements ExchangeListener {
   }
 
   get inFlight(): number {
-    return this.#exchanges.size;
+    return this.#exchanges.size + this.#rejections.size;
   }
 
   get draining(): boolean {
@@ -161,7 +163,7 @@ export class Sidecar implements ExchangeListener {
         },
         "drain started",
       );
-      this.#drain.dispatch({ type: "in-flight", count: this.#exchanges.size });
+      this.#drain.dispatch({ type: "in-flight", count: this.inFlight });
       this.#drain.dispatch({ type: "stop-requested" });
     }
     return this.#finished;
@@ -170,7 +172,7 @@ export class Sidecar implements ExchangeListener {
   /** Stops at once, cutting whatever is in flight, as on a second SIGTERM. */
   destroy(): Promise<DrainOutcome> {
     if (this.#drain.state.phase === "serving") this.#drainStartedAt = Date.now();
-    this.#drain.dispatch({ type: "in-flight", count: this.#exchanges.size });
+    this.#drain.dispatch({ type: "in-flight", count: this.inFlight });
     this.#drain.dispatch({ type: "force-requested" });
     return this.#finished;
   }
@@ -190,7 +192,7 @@ export class Sidecar implements ExchangeListener {
     this.#exchanges.delete(exchange);
     this.#logExchange(exchange);
     if (this.#drain.state.phase !== "serving") {
-      this.#drain.dispatch({ type: "in-flight", count: this.#exchanges.size });
+      this.#drain.dispatch({ type: "in-flight", count: this.inFlight });
       // The answer is out; a keep-alive socket left idle now would only attract new work.
       if (this.#rejecting) this.#server.closeIdleConnections();
     }
@@ -315,6 +317,11 @@ export class Sidecar implements ExchangeListener {
    * elsewhere instead of seeing a reset. The body is read, bounded, only to find that id.
    */
   async #answerDraining(req: IncomingMessage, res: ServerResponse): Promise<void> {
+    this.#rejections.add(res);
+    res.once("close", () => {
+      this.#rejections.delete(res);
+      this.#drain.dispatch({ type: "in-flight", count: this.inFlight });
+    });
     let body: Buffer | undefined;
     if (req.method === "POST") {
       const chunks: Buffer[] = [];
@@ -394,9 +401,12 @@ export class Sidecar implements ExchangeListener {
         return;
       case "stop-accepting":
         if (this.#rejecting) return;
+        // No new work from here on: every new request gets 503 + Connection: close. The listening
+        // socket itself stays open until the process stops, so that /health keeps answering 200 (a
+        // container or Kubernetes liveness check opens a new connection each time; a refused
+        // connection would get a draining container restarted) and /ready answers 503, and so that
+        // a client arriving late gets a clean 503 rather than a refused connection.
         this.#rejecting = true;
-        // Stop listening; Node also closes the idle keep-alive sockets here. Busy ones finish first.
-        this.#server.close();
         this.#server.closeIdleConnections();
         return;
       case "close-endless-streams":
@@ -425,6 +435,7 @@ export class Sidecar implements ExchangeListener {
         return;
       case "finish": {
         const outcome = action.outcome;
+        this.#server.close();
         this.#server.closeAllConnections();
         void this.#pool.destroy().catch(() => {});
         void this.#probeClient.destroy().catch(() => {});

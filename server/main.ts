@@ -117,6 +117,7 @@ function jsonRpcError(res: Response, status: number, message: string): void {
 
 const settings = readSettings();
 const secrets = { header: settings.secretHeader, file: settings.secretFile };
+const hooks = { toolStarted: (tool: string) => log("tool call", { tool }) };
 const app = createMcpExpressApp({
   host: settings.host,
   ...(settings.allowedHosts ? { allowedHosts: settings.allowedHosts } : {}),
@@ -145,7 +146,7 @@ async function handleStateless(req: Request, res: Response): Promise<void> {
     jsonRpcError(res, 405, "Method not allowed: this server is stateless");
     return;
   }
-  const server = buildMcpServer(secrets);
+  const server = buildMcpServer(secrets, hooks);
   const transport = new StreamableHTTPServerTransport({
     sessionIdGenerator: undefined,
     enableJsonResponse: settings.jsonResponse,
@@ -170,7 +171,7 @@ async function handleWithSessions(req: Request, res: Response): Promise<void> {
   if (req.method !== "POST" || !isInitializeRequest(req.body)) {
     return jsonRpcError(res, 400, "Bad Request: No valid session ID provided");
   }
-  const server = buildMcpServer(secrets);
+  const server = buildMcpServer(secrets, hooks);
   const transport: StreamableHTTPServerTransport = new StreamableHTTPServerTransport({
     sessionIdGenerator: () => randomUUID(),
     enableJsonResponse: settings.jsonResponse,

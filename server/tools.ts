@@ -34,11 +34,17 @@ function abortableDelay(ms: number, signal: AbortSignal): Promise<void> {
   });
 }
 
-export function buildMcpServer(secrets: SecretSources): McpServer {
+export interface ToolHooks {
+  /** Called as each tool call starts (the server logs it; tests wait on it). */
+  readonly toolStarted?: (tool: string) => void;
+}
+
+export function buildMcpServer(secrets: SecretSources, hooks: ToolHooks = {}): McpServer {
   const server = new McpServer(
     { name: SERVER_NAME, version: SERVER_VERSION },
     { capabilities: { logging: {} } },
   );
+  const announce = (tool: string) => hooks.toolStarted?.(tool);
 
   server.registerTool(
     "echo",
@@ -46,7 +52,10 @@ export function buildMcpServer(secrets: SecretSources): McpServer {
       description: "Returns the message it was given.",
       inputSchema: { message: z.string().describe("Text to echo back") },
     },
-    async ({ message }) => ({ content: [{ type: "text", text: message }] }),
+    async ({ message }) => {
+      announce("echo");
+      return { content: [{ type: "text", text: message }] };
+    },
   );
 
   server.registerTool(
@@ -66,6 +75,7 @@ export function buildMcpServer(secrets: SecretSources): McpServer {
       },
     },
     async ({ ms, steps }, extra) => {
+      announce("slow");
       const progressToken = extra._meta?.progressToken;
       const started = Date.now();
       for (let step = 1; step <= steps; step++) {
@@ -95,6 +105,7 @@ export function buildMcpServer(secrets: SecretSources): McpServer {
       inputSchema: { message: z.string() },
     },
     async ({ message }) => {
+      announce("broadcast");
       await server.sendLoggingMessage({ level: "info", logger: "broadcast", data: message });
       return { content: [{ type: "text", text: "sent" }] };
     },
@@ -108,6 +119,7 @@ export function buildMcpServer(secrets: SecretSources): McpServer {
       inputSchema: {},
     },
     async (_args, extra) => {
+      announce("secret_fingerprint");
       const result: Record<string, string | null> = {};
       if (secrets.header !== undefined) {
         const value = extra.requestInfo?.headers[secrets.header.toLowerCase()];

@@ -4,6 +4,7 @@
 // createMcpHandler is fetch-style; the adapter below passes the client's disconnect into
 // Request.signal, which is how a 2026-07-28 server learns a call was cancelled.
 
+import { EventEmitter } from "node:events";
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from "node:http";
 import type { AddressInfo } from "node:net";
 import { Readable } from "node:stream";
@@ -16,6 +17,9 @@ import {
   originValidationResponse,
 } from "@modelcontextprotocol/server";
 import * as z from "zod";
+
+/** Emits "tool" with the tool's name as each call starts, for tests that wait on it. */
+export const toolEvents = new EventEmitter();
 
 function buildServer(): McpServer {
   const server = new McpServer(
@@ -31,6 +35,7 @@ function buildServer(): McpServer {
     "slow",
     { description: "wait ms", inputSchema: z.object({ ms: z.number(), steps: z.number().default(5) }) },
     async ({ ms, steps }, ctx) => {
+      toolEvents.emit("tool", "slow");
       const { signal, _meta } = ctx.mcpReq;
       const token = _meta?.progressToken;
       for (let i = 1; i <= steps; i++) {

@@ -1,0 +1,126 @@
+// The library API mirrors SIGTERM: close() is the graceful drain (idempotent), destroy() is immediate.
+import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
+import { deferred, openStream, send } from "./helpers/client.ts";
+import { startSidecar, stopAllSidecars } from "./helpers/sidecar.ts";
+import { startUpstream, type TestUpstream } from "./helpers/upstream.ts";
+
+let upstream: TestUpstream;
+beforeAll(async () => {
+  upstream = await startUpstream();
+});
+afterAll(async () => {
+  await upstream.close();
+});
+afterEach(async () => {
+  await stopAllSidecars();
+  upstream.reset();
+});
+
+describe("Sidecar.close()", () => {
+  it("waits for an in-flight call, answers new work 503, and resolves drained; a second call returns the same outcome", async () => {
+    const release = deferred();
+    upstream.handle(async (req, res) => {
+      req.resume();
+      await release.promise;
+      res.writeHead(200, { "content-type": "application/json" });
+      res.end('{"jsonrpc":"2.0","id":1,"result":{}}');
+    });
+    const { sidecar, url } = await startSidecar(upstream.url);
+    const call = send(new URL("/mcp", url), {
+      method: "POST",
+      body: '{"jsonrpc":"2.0","id":1,"method":"tools/call"}',
+    });
+    await expect.poll(() => sidecar.inFlight).toBe(1);
+    const closing = sidecar.close();
+    expect(sidecar.close()).toBe(closing);
+    expect(sidecar.phase).toBe("draining");
+    const late = await send(new URL("/mcp", url), {
+      method: "POST",
+      body: '{"jsonrpc":"2.0","id":7,"method":"tools/list"}',
+    });
+    expect(late.status).toBe(503);
+    expect(late.json()).toMatchObject({ id: 7, error: { data: { code: "MCP_SIDECAR_DRAINING" } } });
+    release.resolve();
+    expect((await call).status).toBe(200);
+    expect(await closing).toEqual({ exitCode: 0, cut: 0, reason: "drained" });
+  });
+
+  it("ends an endless SSE GET stream with a retry: field and waits for nothing else", async () => {
+    upstream.handle((_req, res) => {
+      res.writeHead(200, { "content-type": "text/event-stream" });
+      res.write("id: 1\ndata: hello\n\n");
+    });
+    const { sidecar, url } = await startSidecar(upstream.url, ["--drain-retry-after", "3s"]);
+    const stream = await openStream(new URL("/mcp", url));
+    await stream.waitFor((t) => t.includes("hello"));
+    expect(await sidecar.close()).toEqual({ exitCode: 0, cut: 0, reason: "drained" });
+    expect(await stream.ended).toBe("id: 1\ndata: hello\n\nretry: 3000\n\n");
+  });
+
+  it("lets a half-written upstream event finish before ending the stream", async () => {
+    const finish = deferred();
+    upstream.handle(async (_req, res) => {
+      res.writeHead(200, { "content-type": "text/event-stream" });
+      res.write("data: part");
+      await finish.promise;
+      res.write("-two\n\ndata: next\n\n");
+    });
+    const { sidecar, url } = await startSidecar(upstream.url);
+    const stream = await openStream(new URL("/mcp", url));
+    await stream.waitFor((t) => t.includes("part"));
+    const closing = sidecar.close();
+    finish.resolve();
+    await closing;
+    // Chunks are forwarded whole: the stream ends at the first event boundary after the close.
+    expect(await stream.ended).toBe("data: part-two\n\ndata: next\n\nretry: 2000\n\n");
+  });
+
+  it("closes a 2026-07-28 subscriptions/listen POST without a retry: field", async () => {
+    upstream.handle((req, res) => {
+      req.resume();
+      res.writeHead(200, { "content-type": "text/event-stream" });
+      res.write(
+        'event: message\ndata: {"jsonrpc":"2.0","method":"notifications/subscriptions/acknowledged"}\n\n',
+      );
+    });
+    const { sidecar, url } = await startSidecar(upstream.url);
+    const stream = await openStream(new URL("/mcp", url), {
+      method: "POST",
+      headers: {
+        "mcp-method": "subscriptions/listen",
+        "mcp-protocol-version": "2026-07-28",
+        "content-type": "application/json",
+      },
+      body: '{"jsonrpc":"2.0","id":"listen:0","method":"subscriptions/listen","params":{}}',
+    });
+    await stream.waitFor((t) => t.includes("acknowledged"));
+    await sidecar.close();
+    expect(await stream.ended).not.toContain("retry:");
+  });
+});
+
+describe("Sidecar.destroy()", () => {
+  it("cuts what is in flight at once and reports it", async () => {
+    upstream.handle((req) => {
+      req.resume();
+    });
+    const { sidecar, url, logs } = await startSidecar(upstream.url);
+    const call = send(new URL("/mcp", url), {
+      method: "POST",
+      body: '{"jsonrpc":"2.0","id":1,"method":"tools/call","params":{"name":"slow"}}',
+    });
+    await expect.poll(() => sidecar.inFlight).toBe(1);
+    expect(await sidecar.destroy()).toEqual({ exitCode: 1, cut: 1, reason: "forced" });
+    await expect(call).rejects.toThrow();
+    expect(logs.find((line) => line.msg === "request cut by drain")).toMatchObject({
+      tool: "slow",
+      mcpMethod: "tools/call",
+    });
+  });
+
+  it("after close() finished, is a no-op with the same outcome", async () => {
+    const { sidecar } = await startSidecar(upstream.url);
+    const outcome = await sidecar.close();
+    expect(await sidecar.destroy()).toBe(outcome);
+  });
+});
