@@ -3,7 +3,9 @@
 //
 //   mcp-sidecar --upstream URL [options]     run the sidecar (see --help)
 //   mcp-sidecar healthcheck [--url URL]      exit 0 when /health answers 200, else 1 (container checks)
+//   mcp-sidecar agent-emulator ...           the Secrets Manager Agent emulator (agent/emulator/)
 
+import { agentEmulatorMain } from "../agent/emulator/cli.ts";
 import { envName, helpText, parseConfig } from "./config.ts";
 import { createLogger } from "./logger.ts";
 import { Sidecar, VERSION } from "./sidecar.ts";
@@ -87,6 +89,7 @@ async function main(): Promise<void> {
   const [command, ...rest] = process.argv.slice(2);
   let code: number;
   if (command === "healthcheck") code = await healthcheck(rest);
+  else if (command === "agent-emulator") code = await agentEmulatorMain(rest);
   else code = await run(process.argv.slice(2));
   // Exit as soon as the drain is done: nothing left in flight needs the event loop.
   process.exit(code);

@@ -447,6 +447,7 @@ export function helpText(): string {
   const lines = [
     "Usage: mcp-sidecar --upstream URL [options]",
     "       mcp-sidecar healthcheck [--url URL]",
+    "       mcp-sidecar agent-emulator --secrets FILE [options]   (see agent-emulator --help)",
     "",
     "A production sidecar for MCP servers speaking Streamable HTTP or legacy SSE: transparent streaming",
     "forwarding, truthful /health and /ready, graceful drain on SIGTERM.",

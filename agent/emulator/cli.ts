@@ -1,0 +1,159 @@
+// `mcp-sidecar agent-emulator`: the Secrets Manager Agent emulator as a process (local stack,
+// docker-compose, tests), and `agent-emulator rotate` to rotate a secret in its file.
+//
+//   mcp-sidecar agent-emulator --secrets secrets.yaml [--config config.toml] [--port 2773]
+//   mcp-sidecar agent-emulator rotate --secrets secrets.yaml SECRET_ID [--value VALUE]
+
+import { unwatchFile, watchFile } from "node:fs";
+import { parseArgs } from "node:util";
+import { parseDuration } from "../../proxy/config.ts";
+import { AgentTokenError, readAgentToken } from "../../proxy/secrets/agent-token.ts";
+import { AWSCURRENT, SecretsBackend } from "./backend.ts";
+import { AgentConfigError, readAgentConfig } from "./config.ts";
+import { AgentEmulator } from "./emulator.ts";
+import { readSecretsFile, SecretsFileError, writeSecretsFile } from "./secrets-file.ts";
+
+const HELP = `Usage: mcp-sidecar agent-emulator --secrets FILE [options]
+       mcp-sidecar agent-emulator rotate --secrets FILE SECRET_ID [--value VALUE]
+
+Serves secrets from FILE (JSON or YAML) exactly as the AWS Secrets Manager Agent 2.0 serves them
+from Secrets Manager, on 127.0.0.1. The SSRF token comes from the first set variable of the agent's
+ssrf_env_variables (default AWS_TOKEN, AWS_SESSION_TOKEN, AWS_CONTAINER_AUTHORIZATION_TOKEN; a
+file:// value names a file holding it); with none set it exits 1, like the agent.
+
+Options:
+  --secrets FILE              Secrets file (required). Edits to it are picked up (a rotation in
+                              "Secrets Manager": the agent serves it after its cache TTL)
+  --config FILE               The agent's config.toml (same keys and validation as agent 2.0.0)
+  --port PORT                 Overrides http_port (0 = any free port)
+  --connection-lifetime DUR   The agent cuts every connection this long after accepting it
+                              (default 61s, as the agent; shorter only for tests)
+  --no-watch                  Do not watch the secrets file
+  -h, --help
+
+rotate: makes a new version AWSCURRENT (the old one AWSPREVIOUS) in FILE, atomically. A running
+emulator watching FILE picks it up.`;
+
+function log(msg: string, fields: Record<string, unknown> = {}): void {
+  process.stdout.write(
+    `${JSON.stringify({ time: new Date().toISOString(), service: "agent-emulator", msg, ...fields })}\n`,
+  );
+}
+
+async function rotateCommand(args: string[]): Promise<number> {
+  const { values, positionals } = parseArgs({
+    args,
+    options: { secrets: { type: "string" }, value: { type: "string" } },
+    allowPositionals: true,
+  });
+  if (!values.secrets || positionals.length !== 1) {
+    process.stderr.write("agent-emulator rotate: needs --secrets FILE and exactly one SECRET_ID\n");
+    return 2;
+  }
+  const secretId = positionals[0] as string;
+  const secrets = await readSecretsFile(values.secrets);
+  const backend = new SecretsBackend(secrets);
+  if (!backend.find(secretId)) {
+    process.stderr.write(`agent-emulator rotate: no secret ${secretId} in ${values.secrets}\n`);
+    return 1;
+  }
+  const version = backend.rotate(secretId, values.value);
+  await writeSecretsFile(values.secrets, backend.secrets as typeof secrets);
+  log("rotated", { secret: secretId, versionId: version.versionId, stage: AWSCURRENT });
+  return 0;
+}
+
+async function serve(args: string[]): Promise<number> {
+  const { values } = parseArgs({
+    args,
+    options: {
+      secrets: { type: "string" },
+      config: { type: "string" },
+      port: { type: "string" },
+      "connection-lifetime": { type: "string" },
+      "no-watch": { type: "boolean", default: false },
+      help: { type: "boolean", short: "h" },
+    },
+  });
+  if (values.help) {
+    process.stdout.write(`${HELP}\n`);
+    return 0;
+  }
+  if (!values.secrets) {
+    process.stderr.write("agent-emulator: --secrets FILE is required (see --help)\n");
+    return 2;
+  }
+  const config = readAgentConfig(values.config);
+  let port = config.settings.port;
+  if (values.port !== undefined) {
+    port = Number(values.port);
+    if (!Number.isInteger(port) || port < 0 || port > 65_535) {
+      process.stderr.write(`agent-emulator: --port "${values.port}" is not a port\n`);
+      return 2;
+    }
+  }
+  const lifetime =
+    values["connection-lifetime"] === undefined
+      ? config.settings.connectionLifetimeMs
+      : parseDuration(values["connection-lifetime"]);
+  const token = readAgentToken(process.env, config.ssrfEnvVariables);
+  const secretsFile = values.secrets;
+  const emulator = new AgentEmulator(await readSecretsFile(secretsFile), {
+    ...config.settings,
+    port,
+    connectionLifetimeMs: lifetime,
+    token: token.token,
+  });
+  const url = await emulator.start();
+  log("listening", {
+    url: url.href,
+    port: Number(url.port),
+    secrets: emulator.backend.secrets.map((s) => s.name),
+    tokenFrom: token.source,
+    ttlSeconds: config.settings.cache.ttlMs / 1000,
+  });
+
+  if (!values["no-watch"]) {
+    watchFile(secretsFile, { interval: 200 }, (current, previous) => {
+      if (current.mtimeMs === previous.mtimeMs) return;
+      readSecretsFile(secretsFile).then(
+        (secrets) => {
+          emulator.backend.replaceAll(secrets);
+          log("secrets file reloaded", { secrets: secrets.map((s) => s.name) });
+        },
+        (error: unknown) =>
+          log("secrets file not reloaded: keeping the previous content", { error: (error as Error).message }),
+      );
+    });
+  }
+  const stop = async (signal: string) => {
+    unwatchFile(secretsFile);
+    await emulator.stop();
+    log("stopped", { signal });
+    process.exit(0);
+  };
+  process.on("SIGTERM", () => void stop("SIGTERM"));
+  process.on("SIGINT", () => void stop("SIGINT"));
+  return await new Promise<number>(() => {});
+}
+
+export async function agentEmulatorMain(args: string[]): Promise<number> {
+  try {
+    if (args[0] === "rotate") return await rotateCommand(args.slice(1));
+    return await serve(args);
+  } catch (error) {
+    if (
+      error instanceof AgentTokenError ||
+      error instanceof AgentConfigError ||
+      error instanceof SecretsFileError
+    ) {
+      process.stderr.write(`agent-emulator: ${error.message}\n`);
+      return 1;
+    }
+    if ((error as { code?: string }).code?.startsWith("ERR_PARSE_ARGS")) {
+      process.stderr.write(`agent-emulator: ${(error as Error).message} (see --help)\n`);
+      return 2;
+    }
+    throw error;
+  }
+}
