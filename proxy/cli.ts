@@ -8,9 +8,32 @@
 import { agentEmulatorMain } from "../agent/emulator/cli.ts";
 import { envName, helpText, parseConfig } from "./config.ts";
 import { createLogger } from "./logger.ts";
+import {
+  AgentTokenError,
+  DEFAULT_SSRF_ENV_VARIABLES,
+  readAgentToken,
+  resolveTokenValue,
+} from "./secrets/agent-token.ts";
 import { Sidecar, VERSION } from "./sidecar.ts";
 
 const EXIT_INVALID_CONFIG = 2;
+
+/**
+ * The agent's SSRF token: --secrets-token (a value or file://), else the agent's own variables. A
+ * file:// token is re-read on use (it is small, and the agent may have been restarted with a new
+ * one); the first read happens now so that a missing token is a configuration error at start.
+ */
+function agentTokenReader(flagValue: string | undefined): () => string {
+  const fromFile = (
+    flagValue ?? DEFAULT_SSRF_ENV_VARIABLES.map((name) => process.env[name]).find((v) => v !== undefined)
+  )?.startsWith("file://");
+  const read = () =>
+    flagValue !== undefined
+      ? resolveTokenValue(flagValue, envName("secrets-token")).token
+      : readAgentToken(process.env).token;
+  const first = read();
+  return fromFile ? read : () => first;
+}
 
 async function healthcheck(args: readonly string[]): Promise<number> {
   let url: string | undefined;
@@ -58,8 +81,22 @@ async function run(args: readonly string[]): Promise<number> {
     return EXIT_INVALID_CONFIG;
   }
   const config = parsed.config;
+  const needsAgent =
+    config.authSecret !== undefined || config.injectHeaders.length > 0 || config.secretFiles.length > 0;
+  let agentToken: (() => string) | undefined;
+  if (needsAgent) {
+    try {
+      agentToken = agentTokenReader(config.secretsToken);
+    } catch (error) {
+      if (!(error instanceof AgentTokenError)) throw error;
+      process.stderr.write(
+        `mcp-sidecar: invalid configuration:\n  - ${error.message} (needed by the secret deliveries)\n`,
+      );
+      return EXIT_INVALID_CONFIG;
+    }
+  }
   const logger = createLogger(config.logLevel);
-  const sidecar = new Sidecar(config, { logger });
+  const sidecar = new Sidecar(config, { logger, ...(agentToken ? { agentToken } : {}) });
 
   // First SIGTERM/SIGINT drains; a second one stops at once (operators expect Ctrl-C twice to work).
   const onSignal = (signal: NodeJS.Signals): void => {

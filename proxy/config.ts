@@ -1,3 +1,13 @@
+import {
+  type FileDelivery,
+  type HeaderDelivery,
+  InvalidSecretSpec,
+  parseFileDelivery,
+  parseHeaderDelivery,
+  parseSecretRef,
+  type SecretRef,
+} from "./secrets/spec.ts";
+
 // The sidecar's configuration: one table of options, read from flags and environment variables,
 // validated once with every problem reported together, and frozen (as fastify's
 // initial-config-validation does). Pure: the caller passes argv and env; nothing here touches
@@ -30,6 +40,14 @@ export interface SidecarConfig {
   readonly drainTimeoutMs: number;
   readonly drainRetryAfterMs: number;
   readonly logLevel: LogLevel;
+  readonly secretsAgent: URL;
+  readonly secretsToken: string | undefined;
+  readonly secretsAgentTimeoutMs: number;
+  readonly refreshIntervalMs: number;
+  readonly maxStalenessMs: number;
+  readonly authSecret: SecretRef | undefined;
+  readonly injectHeaders: readonly HeaderDelivery[];
+  readonly secretFiles: readonly FileDelivery[];
 }
 
 type Key = keyof SidecarConfig;
@@ -42,7 +60,13 @@ interface OptionSpec<K extends Key = Key> {
   /** Written as a user would type it; parsed with the same parser as user input. */
   readonly default: string | undefined;
   readonly description: string;
-  readonly parse: (raw: string) => SidecarConfig[K];
+  /**
+   * `required` (the default when there is no default value) or `optional` (undefined when absent);
+   * `repeatable`: the flag may be given several times, the env var holds a comma-separated list, and
+   * the value is the list of parsed items.
+   */
+  readonly kind?: "optional" | "repeatable";
+  readonly parse: (raw: string) => K extends Key ? unknown : never;
 }
 
 /** Thrown by a parser; the caller prefixes the flag and env var names. */
@@ -141,6 +165,38 @@ function parseUpstream(raw: string): URL {
   }
   if (url.username || url.password) throw new InvalidValue(`"${raw}" must not carry credentials`);
   return new URL(url.origin);
+}
+
+function parseAgentUrl(raw: string): URL {
+  let url: URL;
+  try {
+    url = new URL(raw);
+  } catch {
+    throw new InvalidValue(`"${raw}" is not a URL (expected e.g. http://127.0.0.1:2773)`);
+  }
+  if (url.protocol !== "http:") throw new InvalidValue(`"${raw}": the agent speaks plain http on loopback`);
+  if (url.hostname === "localhost") {
+    throw new InvalidValue(
+      `"${raw}": use 127.0.0.1, not localhost (Node may resolve it to ::1; the agent listens on IPv4 only)`,
+    );
+  }
+  if (!/^127\.\d+\.\d+\.\d+$/.test(url.hostname)) {
+    throw new InvalidValue(`"${raw}": the agent only accepts loopback connections (127.0.0.1)`);
+  }
+  if ((url.pathname !== "/" && url.pathname !== "") || url.search)
+    throw new InvalidValue(`"${raw}" must be an origin only`);
+  return new URL(url.origin);
+}
+
+function secretParser<T>(parse: (raw: string) => T) {
+  return (raw: string): T => {
+    try {
+      return parse(raw);
+    } catch (error) {
+      if (error instanceof InvalidSecretSpec) throw new InvalidValue(error.message);
+      throw error;
+    }
+  };
 }
 
 const LOG_LEVELS = ["trace", "debug", "info", "warn", "error", "fatal", "silent"] as const;
@@ -336,6 +392,80 @@ export const OPTIONS: readonly OptionSpec[] = [
     parse: parseDuration,
   }),
   option({
+    key: "secretsAgent",
+    flag: "secrets-agent",
+    valueName: "URL",
+    default: "http://127.0.0.1:2773",
+    description: "The AWS Secrets Manager Agent beside the sidecar (loopback only, as the agent accepts)",
+    parse: parseAgentUrl,
+  }),
+  option({
+    key: "secretsToken",
+    flag: "secrets-token",
+    valueName: "TOKEN",
+    default: undefined,
+    kind: "optional",
+    description:
+      "The agent's SSRF token, or file:///path to read it from; when absent it is read as the agent reads it: AWS_TOKEN, AWS_SESSION_TOKEN, AWS_CONTAINER_AUTHORIZATION_TOKEN",
+    parse: (raw: string) => raw,
+  }),
+  option({
+    key: "secretsAgentTimeoutMs",
+    flag: "secrets-agent-timeout",
+    valueName: "DURATION",
+    default: "5s",
+    description: "How long one request to the agent may take",
+    parse: parseDuration,
+  }),
+  option({
+    key: "refreshIntervalMs",
+    flag: "refresh-interval",
+    valueName: "DURATION",
+    default: "30s",
+    description:
+      "How often secrets are polled from the agent (±10% jitter); a rotation shows within this plus the agent's ttl_seconds",
+    parse: parseDuration,
+  }),
+  option({
+    key: "maxStalenessMs",
+    flag: "max-staleness",
+    valueName: "DURATION",
+    default: "0",
+    description:
+      "Fail /ready when a secret has not been refreshed for this long (0 = never: serve the last good value)",
+    parse: parseDuration,
+  }),
+  option({
+    key: "authSecret",
+    flag: "auth-secret",
+    valueName: "SECRET_ID[#key]",
+    default: undefined,
+    kind: "optional",
+    description:
+      "Clients must send Authorization: Bearer <this secret>; its AWSCURRENT and AWSPREVIOUS versions are both accepted during a rotation",
+    parse: secretParser(parseSecretRef),
+  }),
+  option({
+    key: "injectHeaders",
+    flag: "inject-header",
+    valueName: "NAME=SECRET_ID[#key]",
+    default: undefined,
+    kind: "repeatable",
+    description:
+      "Set header NAME to the secret's current value on every upstream request (repeatable; env: comma-separated)",
+    parse: secretParser(parseHeaderDelivery),
+  }),
+  option({
+    key: "secretFiles",
+    flag: "secret-file",
+    valueName: "/PATH=SECRET_ID[#key]",
+    default: undefined,
+    kind: "repeatable",
+    description:
+      "Keep the secret's current value in file PATH (atomic replace, mode 0400) (repeatable; env: comma-separated)",
+    parse: secretParser(parseFileDelivery),
+  }),
+  option({
     key: "logLevel",
     flag: "log-level",
     valueName: "LEVEL",
@@ -363,7 +493,7 @@ export function parseConfig(
   env: Readonly<Record<string, string | undefined>>,
 ): ConfigResult {
   const errors: string[] = [];
-  const fromFlags = new Map<string, string>();
+  const fromFlags = new Map<string, string[]>();
   const byFlag = new Map(OPTIONS.map((spec) => [spec.flag, spec]));
 
   for (let i = 0; i < argv.length; i++) {
@@ -388,28 +518,49 @@ export function parseConfig(
       errors.push(`--${name} needs a value (${spec.valueName})`);
       continue;
     }
-    if (fromFlags.has(name)) errors.push(`--${name} is given more than once`);
-    fromFlags.set(name, value);
+    const previous = fromFlags.get(name);
+    if (previous !== undefined && spec.kind !== "repeatable")
+      errors.push(`--${name} is given more than once`);
+    fromFlags.set(
+      name,
+      previous === undefined || spec.kind !== "repeatable" ? [value] : [...previous, value],
+    );
   }
 
   const values: Record<string, unknown> = {};
   for (const spec of OPTIONS) {
     const env_ = envName(spec.flag);
-    const flagValue = fromFlags.get(spec.flag);
+    const flagValues = fromFlags.get(spec.flag);
     const envValue = env[env_];
-    const raw =
-      flagValue ?? (envValue !== undefined && envValue !== "" ? envValue : undefined) ?? spec.default;
-    const source = flagValue !== undefined ? `--${spec.flag}` : envValue ? env_ : `default of --${spec.flag}`;
-    if (raw === undefined) {
-      errors.push(`--${spec.flag} (or ${env_}) is required: ${spec.description}`);
+    const fromEnv = envValue !== undefined && envValue !== "";
+    let raws: string[] | undefined;
+    if (flagValues !== undefined) raws = flagValues;
+    else if (fromEnv)
+      raws =
+        spec.kind === "repeatable"
+          ? envValue
+              .split(",")
+              .map((item) => item.trim())
+              .filter(Boolean)
+          : [envValue];
+    else if (spec.default !== undefined) raws = [spec.default];
+    const where = flagValues === undefined && fromEnv ? env_ : `--${spec.flag} (${env_})`;
+    if (raws === undefined) {
+      if (spec.kind === "repeatable") values[spec.key] = [];
+      else if (spec.kind === "optional") values[spec.key] = undefined;
+      else errors.push(`--${spec.flag} (or ${env_}) is required: ${spec.description}`);
       continue;
     }
-    try {
-      values[spec.key] = spec.parse(raw);
-    } catch (error) {
-      if (!(error instanceof InvalidValue)) throw error;
-      errors.push(`${source === env_ ? env_ : `--${spec.flag} (${env_})`}: ${error.message}`);
+    const parsed: unknown[] = [];
+    for (const raw of raws) {
+      try {
+        parsed.push(spec.parse(raw));
+      } catch (error) {
+        if (!(error instanceof InvalidValue)) throw error;
+        errors.push(`${where}: ${error.message}`);
+      }
     }
+    values[spec.key] = spec.kind === "repeatable" ? Object.freeze(parsed) : parsed[0];
   }
 
   if (errors.length === 0) errors.push(...crossCheck(values as unknown as SidecarConfig));
@@ -434,12 +585,32 @@ function crossCheck(config: SidecarConfig): string[] {
   }
   if (config.readyTimeoutMs === 0) errors.push("--ready-timeout must be above 0");
   if (config.drainTimeoutMs === 0) errors.push("--drain-timeout must be above 0");
+  if (config.refreshIntervalMs < 100) errors.push("--refresh-interval must be at least 100ms");
+  if (config.secretsAgentTimeoutMs === 0) errors.push("--secrets-agent-timeout must be above 0");
+  const headers = new Set<string>();
+  for (const delivery of config.injectHeaders) {
+    const lower = delivery.header.toLowerCase();
+    if (headers.has(lower)) errors.push(`--inject-header: ${delivery.header} is given more than once`);
+    headers.add(lower);
+  }
+  const paths = new Set<string>();
+  for (const delivery of config.secretFiles) {
+    if (paths.has(delivery.path)) errors.push(`--secret-file: ${delivery.path} is given more than once`);
+    paths.add(delivery.path);
+  }
   if (config.drainDelayMs >= config.drainTimeoutMs) {
     errors.push(
       `--drain-delay (${config.drainDelayMs} ms) must be shorter than --drain-timeout (${config.drainTimeoutMs} ms)`,
     );
   }
   return errors;
+}
+
+export function defaultLabel(spec: OptionSpec): string {
+  if (spec.default !== undefined) return spec.default;
+  if (spec.kind === "repeatable") return "(none; repeatable)";
+  if (spec.kind === "optional") return "(none)";
+  return "(none, required)";
 }
 
 /** `--help` text, generated from the table so it cannot drift from what is parsed. */
@@ -457,7 +628,7 @@ export function helpText(): string {
   for (const spec of OPTIONS) {
     lines.push(`  --${spec.flag} ${spec.valueName}`);
     lines.push(`      ${spec.description}`);
-    lines.push(`      env ${envName(spec.flag)}; default: ${spec.default ?? "(none, required)"}`);
+    lines.push(`      env ${envName(spec.flag)}; default: ${defaultLabel(spec)}`);
   }
   lines.push("  -h, --help", "      Print this help and exit", "");
   lines.push("Durations: 500ms, 15s, 2m, 1h (a bare number is seconds). Sizes: 65536, 64KiB, 4MiB.");

@@ -28,6 +28,11 @@ export const SIDECAR_ERRORS = Object.freeze({
     504,
     "The upstream did not start its response within --upstream-headers-timeout.",
   ),
+  unauthorized: spec(
+    "MCP_SIDECAR_UNAUTHORIZED",
+    401,
+    "--auth-secret is set and the request has no Authorization: Bearer key, or one that matches no current or previous version.",
+  ),
   bodyTooLarge: spec("MCP_SIDECAR_BODY_TOO_LARGE", 413, "The request body is larger than --max-body-size."),
   tooManyHeaders: spec(
     "MCP_SIDECAR_TOO_MANY_HEADERS",

@@ -33,6 +33,7 @@ export type ExchangeOutcome =
   | "upstream_error"
   | "client_closed"
   | "body_too_large"
+  | "unauthorized"
   | "closed_by_drain"
   | "cut";
 
@@ -179,6 +180,18 @@ export class Exchange implements Dispatcher.DispatchHandler {
       },
       this,
     );
+  }
+
+  /** Answers with the sidecar's own error instead of forwarding (e.g. 401 from --auth-secret). */
+  reject(
+    spec: SidecarErrorSpec,
+    message: string,
+    outcome: ExchangeOutcome,
+    headers: Record<string, string> = {},
+  ): void {
+    this.outcome = outcome;
+    for (const [name, value] of Object.entries(headers)) this.res.setHeader(name, value);
+    this.#replyError(spec, message, false);
   }
 
   // ---- request body bookkeeping (called by RequestBodySource) ----

@@ -48,6 +48,8 @@ export interface RequestHeadInfo {
   readonly contentType: string | undefined;
   readonly contentLength: string | undefined;
   readonly chunked: boolean;
+  /** The client's Authorization, picked up whether or not it is forwarded. */
+  readonly authorization: string | undefined;
 }
 
 export interface UpstreamRequestHead {
@@ -66,6 +68,8 @@ export function prepareUpstreamRequest(
   raw: readonly string[],
   upstreamHost: string,
   forwarded: ForwardedFor,
+  /** Lower-case names the sidecar consumes or sets itself (its auth header, injected headers). */
+  drop?: ReadonlySet<string>,
 ): UpstreamRequestHead {
   const tokens = connectionTokens(raw);
   const headers: string[] = ["host", upstreamHost];
@@ -80,6 +84,7 @@ export function prepareUpstreamRequest(
   let accept: string | undefined;
   let contentType: string | undefined;
   let contentLength: string | undefined;
+  let authorization: string | undefined;
   let chunked = false;
   for (let i = 0; i < raw.length; i += 2) {
     const name = raw[i] as string;
@@ -123,9 +128,13 @@ export function prepareUpstreamRequest(
       case "content-length":
         contentLength ??= value;
         break;
+      case "authorization":
+        authorization ??= value;
+        break;
       default:
         if (HOP_BY_HOP.has(lower) || tokens?.has(lower)) continue;
     }
+    if (drop?.has(lower)) continue;
     headers.push(name, value);
   }
   const remote = forwarded.remoteAddress ?? "unknown";
@@ -134,7 +143,17 @@ export function prepareUpstreamRequest(
   if (!hasForwardedHost && clientHost !== undefined) headers.push("x-forwarded-host", clientHost);
   return {
     headers,
-    info: { requestId, sessionId, mcpMethod, mcpName, accept, contentType, contentLength, chunked },
+    info: {
+      requestId,
+      sessionId,
+      mcpMethod,
+      mcpName,
+      accept,
+      contentType,
+      contentLength,
+      chunked,
+      authorization,
+    },
   };
 }
 

@@ -18,6 +18,8 @@ import { prepareUpstreamRequest } from "./http-headers.ts";
 import { describeJsonRpc, sidecarErrorBody } from "./jsonrpc.ts";
 import { createLogger, hashSessionId, type Logger } from "./logger.ts";
 import { CachedCheck, type CheckResult, evaluateReadiness } from "./readiness.ts";
+import { AgentClient } from "./secrets/agent-client.ts";
+import { type Scheduler, SecretsRuntime } from "./secrets/runtime.ts";
 import { probeUpstream } from "./upstream-probe.ts";
 
 export const VERSION = "0.1.0";
@@ -27,6 +29,13 @@ export type ReadinessCheck = () => CheckResult | Promise<CheckResult>;
 
 export interface SidecarOptions {
   readonly logger?: Logger;
+  /**
+   * The Secrets Manager Agent's SSRF token, read on every agent request (so a file:// token can
+   * change). Required when a secret delivery is configured; the CLI reads it as the agent does.
+   */
+  readonly agentToken?: () => string;
+  /** The clock and timers of the secrets poller (tests drive it by hand). */
+  readonly secretsScheduler?: Scheduler;
   /** Extra readiness checks, all of which must pass for /ready to answer 200. */
   readonly readinessChecks?: readonly ReadinessCheck[];
 }
@@ -41,6 +50,10 @@ export class Sidecar implements ExchangeListener {
   readonly #probeClient: Client;
   readonly #upstreamCheck: CachedCheck;
   readonly #extraChecks: readonly ReadinessCheck[];
+  readonly secrets: SecretsRuntime | undefined;
+  readonly #agentClient: AgentClient | undefined;
+  /** Lower-case header names the sidecar consumes (its auth) or sets (injected secrets). */
+  readonly #ownedHeaders: ReadonlySet<string> | undefined;
   readonly #forward: ForwardSettings;
   readonly #upstreamHost: string;
   readonly #exchanges = new Set<Exchange>();
@@ -57,7 +70,23 @@ export class Sidecar implements ExchangeListener {
   constructor(config: SidecarConfig, options: SidecarOptions = {}) {
     this.config = config;
     this.logger = options.logger ?? createLogger(config.logLevel);
-    this.#extraChecks = options.readinessChecks ?? [];
+    const hasSecrets =
+      config.authSecret !== undefined || config.injectHeaders.length > 0 || config.secretFiles.length > 0;
+    if (hasSecrets) {
+      if (!options.agentToken)
+        throw new Error("a secret delivery is configured but no agent token was given");
+      this.#agentClient = new AgentClient({
+        agent: config.secretsAgent,
+        token: options.agentToken,
+        timeoutMs: config.secretsAgentTimeoutMs,
+      });
+      this.secrets = new SecretsRuntime(this.#agentClient, config, this.logger, options.secretsScheduler);
+      const owned = new Set(this.secrets.injectedHeaderNames);
+      if (config.authSecret) owned.add("authorization");
+      this.#ownedHeaders = owned;
+    }
+    const secrets = this.secrets;
+    this.#extraChecks = [...(options.readinessChecks ?? []), ...(secrets ? [() => secrets.check()] : [])];
     this.#upstreamHost = config.upstream.host;
     this.#drain = new DrainController(
       { delayMs: config.drainDelayMs, timeoutMs: config.drainTimeoutMs },
@@ -86,6 +115,8 @@ export class Sidecar implements ExchangeListener {
           timeoutMs: config.readyTimeoutMs,
           upstream: config.upstream,
           dispatcher: this.#probeClient,
+          // The upstream may require the injected credentials for the probe too.
+          ...(secrets ? { extraHeaders: () => secrets.upstreamHeaders } : {}),
         }),
       config.readyCacheMs,
     );
@@ -120,6 +151,7 @@ export class Sidecar implements ExchangeListener {
     await once(this.#server, "listening");
     const address = this.#server.address() as AddressInfo;
     const host = address.family === "IPv6" ? `[${address.address}]` : address.address;
+    this.secrets?.start();
     this.#address = new URL(
       `http://${host === "0.0.0.0" ? "127.0.0.1" : host === "[::]" ? "[::1]" : host}:${address.port}`,
     );
@@ -229,10 +261,15 @@ export class Sidecar implements ExchangeListener {
 
   #startExchange(req: IncomingMessage, res: ServerResponse): void {
     const socket = req.socket;
-    const { headers, info } = prepareUpstreamRequest(req.rawHeaders, this.#upstreamHost, {
-      remoteAddress: socket.remoteAddress,
-      proto: "encrypted" in socket && socket.encrypted ? "https" : "http",
-    });
+    const { headers, info } = prepareUpstreamRequest(
+      req.rawHeaders,
+      this.#upstreamHost,
+      {
+        remoteAddress: socket.remoteAddress,
+        proto: "encrypted" in socket && socket.encrypted ? "https" : "http",
+      },
+      this.#ownedHeaders,
+    );
     let requestId = info.requestId;
     if (requestId === undefined || !REQUEST_ID_PATTERN.test(requestId)) {
       requestId = randomUUID();
@@ -240,7 +277,47 @@ export class Sidecar implements ExchangeListener {
     }
     const exchange = new Exchange(req, res, requestId, info, this.#forward, this);
     this.#exchanges.add(exchange);
+    const secrets = this.secrets;
+    if (secrets === undefined) {
+      exchange.start(headers);
+      return;
+    }
+    const verdict = secrets.authRequired ? secrets.checkAuthorization(info.authorization) : "ok";
+    if (verdict === "ok") {
+      this.#startWithSecrets(exchange, headers, secrets);
+    } else if (verdict === "unknown") {
+      // Maybe a client already holding a key the sidecar has not polled yet: ask the agent once.
+      void secrets.refreshAuthOnDemand().then(() => {
+        if (exchange.res.destroyed) return;
+        if (secrets.checkAuthorization(info.authorization) === "ok")
+          this.#startWithSecrets(exchange, headers, secrets);
+        else this.#unauthorized(exchange, true);
+      });
+    } else {
+      this.#unauthorized(exchange, false);
+    }
+  }
+
+  /** The secret headers are read once, here: a rotation applies to the next request, never mid-way. */
+  #startWithSecrets(exchange: Exchange, headers: string[], secrets: SecretsRuntime): void {
+    const injected = secrets.upstreamHeaders;
+    for (let i = 0; i < injected.length; i++) headers.push(injected[i] as string);
     exchange.start(headers);
+  }
+
+  #unauthorized(exchange: Exchange, presented: boolean): void {
+    exchange.reject(
+      SIDECAR_ERRORS.unauthorized,
+      presented
+        ? "the API key matches no current or previous version"
+        : "an API key is required: Authorization: Bearer <key>",
+      "unauthorized",
+      {
+        "www-authenticate": presented
+          ? 'Bearer realm="mcp-sidecar", error="invalid_token"'
+          : 'Bearer realm="mcp-sidecar"',
+      },
+    );
   }
 
   #answerHealth(req: IncomingMessage, res: ServerResponse): void {
@@ -439,6 +516,8 @@ export class Sidecar implements ExchangeListener {
         this.#server.closeAllConnections();
         void this.#pool.destroy().catch(() => {});
         void this.#probeClient.destroy().catch(() => {});
+        this.secrets?.stop();
+        void this.#agentClient?.close().catch(() => {});
         const log =
           outcome.exitCode === 0 ? this.logger.info.bind(this.logger) : this.logger.warn.bind(this.logger);
         log(

@@ -35,6 +35,22 @@ describe("mcp-sidecar", () => {
     expect(text).toContain("--drain-timeout (MCP_SIDECAR_DRAIN_TIMEOUT)");
   });
 
+  it("exits 2 naming the token variables when a secret delivery has no agent token", async () => {
+    const proc = node(
+      "proxy/cli.ts",
+      ["--upstream", "http://127.0.0.1:3000", "--auth-secret", "mcp/api-key"],
+      {
+        AWS_TOKEN: undefined,
+        AWS_SESSION_TOKEN: undefined,
+        AWS_CONTAINER_AUTHORIZATION_TOKEN: undefined,
+      },
+    );
+    expect((await proc.exited).code).toBe(2);
+    expect(proc.lines.join("\n")).toContain(
+      "no SSRF token: set one of AWS_TOKEN, AWS_SESSION_TOKEN, AWS_CONTAINER_AUTHORIZATION_TOKEN",
+    );
+  });
+
   it("exits 1 with a fatal log line when its port is taken", async () => {
     const server = await startReferenceServer();
     const proc = node("proxy/cli.ts", [
@@ -94,7 +110,9 @@ describe("npm start (the local stack)", () => {
     const { code } = await proc.exited;
     const text = proc.lines.join("\n");
     expect(code, text).toBe(0);
-    expect(text).toContain("local-stack check: initialize through the sidecar -> 200; ready=ready");
+    expect(text).toContain(
+      "local-stack check: without key -> 401; initialize with key -> 200; ready=ready; upstream key delivered by header and file: true",
+    );
     expect(text).toContain("mcp-inspector --cli");
   });
 });

@@ -1,5 +1,13 @@
 import { describe, expect, it } from "vitest";
-import { envName, helpText, OPTIONS, parseConfig, parseDuration, parseSize } from "../proxy/config.ts";
+import {
+  defaultLabel,
+  envName,
+  helpText,
+  OPTIONS,
+  parseConfig,
+  parseDuration,
+  parseSize,
+} from "../proxy/config.ts";
 
 const UPSTREAM = ["--upstream", "http://127.0.0.1:3000"];
 
@@ -110,12 +118,71 @@ describe("parseConfig", () => {
   });
 });
 
+describe("secret options", () => {
+  it("parse deliveries, repeatable flags, and comma-separated env lists", () => {
+    const c = config(
+      [
+        ...UPSTREAM,
+        "--auth-secret",
+        "mcp/api-key",
+        "--inject-header",
+        "X-A=mcp/a",
+        "--inject-header",
+        "X-B=mcp/b#k",
+      ],
+      {
+        MCP_SIDECAR_SECRET_FILE: "/run/a=mcp/a, /run/b=mcp/b#k",
+      },
+    );
+    expect(c.authSecret).toEqual({ secretId: "mcp/api-key", jsonKey: undefined, label: "mcp/api-key" });
+    expect(c.injectHeaders.map((d) => d.header)).toEqual(["X-A", "X-B"]);
+    expect(c.secretFiles.map((d) => [d.path, d.ref.jsonKey])).toEqual([
+      ["/run/a", undefined],
+      ["/run/b", "k"],
+    ]);
+    expect(c.secretsAgent.origin).toBe("http://127.0.0.1:2773");
+    expect(c.refreshIntervalMs).toBe(30_000);
+    expect(config(UPSTREAM).injectHeaders).toEqual([]);
+    expect(config(UPSTREAM).authSecret).toBeUndefined();
+  });
+
+  it("names each bad delivery and a non-loopback agent", () => {
+    const list = errors([
+      ...UPSTREAM,
+      "--inject-header",
+      "Host=mcp/x",
+      "--inject-header",
+      "X-A=mcp/a",
+      "--inject-header",
+      "x-a=mcp/b",
+      "--secret-file",
+      "relative=mcp/x",
+      "--auth-secret",
+      "not valid",
+      "--secrets-agent",
+      "http://localhost:2773",
+    ]);
+    expect(list).toEqual([
+      expect.stringMatching(/^--secrets-agent .*use 127\.0\.0\.1, not localhost/),
+      expect.stringMatching(/^--auth-secret .*not a secret name/),
+      expect.stringMatching(/^--inject-header .*managed by HTTP/),
+      expect.stringMatching(/^--secret-file .*not an absolute path/),
+    ]);
+    expect(errors([...UPSTREAM, "--inject-header", "X-A=mcp/a", "--inject-header", "x-a=mcp/b"])).toEqual([
+      "--inject-header: x-a is given more than once",
+    ]);
+    expect(errors([...UPSTREAM, "--secrets-agent", "http://10.0.0.5:2773"])[0]).toContain(
+      "only accepts loopback",
+    );
+  });
+});
+
 describe("helpText", () => {
   it("documents every option with its env var and default", () => {
     const help = helpText();
     for (const option of OPTIONS) {
       expect(help).toContain(`--${option.flag} ${option.valueName}`);
-      expect(help).toContain(`env ${envName(option.flag)}; default: ${option.default ?? "(none, required)"}`);
+      expect(help).toContain(`env ${envName(option.flag)}; default: ${defaultLabel(option)}`);
     }
   });
 

@@ -44,6 +44,8 @@ export const DEFAULT_EMULATOR_SETTINGS: Omit<EmulatorSettings, "token"> = {
 export interface AgentFaults {
   /** Delay every answer by this long. */
   slowMs: number;
+  /** Drop the connection of the next N requests without answering (the 61 s cut, on demand). */
+  cutNextRequests: number;
 }
 
 const QUERY_PARAMS = new Set(["secretId", "versionId", "versionStage", "refreshNow"]);
@@ -101,7 +103,7 @@ export function backendErrorBody(error: BackendError): string {
 export class AgentEmulator {
   readonly backend: SecretsBackend;
   readonly cache: AgentCache;
-  readonly faults: AgentFaults = { slowMs: 0 };
+  readonly faults: AgentFaults = { slowMs: 0, cutNextRequests: 0 };
   settings: EmulatorSettings;
   /** Requests answered, by path kind, for tests and for "requests per minute per secret". */
   readonly requests = new Map<string, number>();
@@ -173,6 +175,11 @@ export class AgentEmulator {
   };
 
   #onRequest = (req: IncomingMessage, res: ServerResponse): void => {
+    if (this.faults.cutNextRequests > 0) {
+      this.faults.cutNextRequests--;
+      req.socket.destroy();
+      return;
+    }
     const { status, body } = this.#route(req);
     const kind = status === 200 ? "ok" : String(status);
     this.requests.set(kind, (this.requests.get(kind) ?? 0) + 1);

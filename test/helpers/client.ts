@@ -1,5 +1,6 @@
 // HTTP client helpers for tests: undici on a dedicated agent, streams read incrementally.
 import { Agent, type Dispatcher, request } from "undici";
+import { capture } from "./capture.ts";
 
 export const agent = new Agent({ keepAliveTimeout: 1000, bodyTimeout: 0, headersTimeout: 0 });
 
@@ -40,6 +41,7 @@ export async function openStream(
     } catch (error) {
       failure = error;
     } finally {
+      capture("response stream", `${response.statusCode} ${JSON.stringify(response.headers)} ${received}`);
       done = true;
       for (const wake of waiters) wake();
     }
@@ -91,6 +93,7 @@ export async function send(
     body: options.body,
   });
   const text = await response.body.text();
+  capture("response", `${response.statusCode} ${JSON.stringify(response.headers)} ${text}`);
   return { status: response.statusCode, headers: response.headers, text, json: () => JSON.parse(text) };
 }
 

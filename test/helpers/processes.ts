@@ -3,6 +3,7 @@
 import { type ChildProcess, spawn } from "node:child_process";
 import { once } from "node:events";
 import { fileURLToPath } from "node:url";
+import { capture } from "./capture.ts";
 
 export const ROOT = fileURLToPath(new URL("../..", import.meta.url));
 const running = new Set<ChildProcess>();
@@ -47,6 +48,7 @@ export function startProcess(
         const line = buffer.slice(0, newline);
         buffer = buffer.slice(newline + 1);
         lines.push(line);
+        capture("process output", line);
         for (const watcher of watchers) watcher(line);
         newline = buffer.indexOf("\n");
       }

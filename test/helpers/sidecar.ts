@@ -3,6 +3,7 @@ import { Writable } from "node:stream";
 import { parseConfig } from "../../proxy/config.ts";
 import { createLogger } from "../../proxy/logger.ts";
 import { Sidecar, type SidecarOptions } from "../../proxy/sidecar.ts";
+import { capture } from "./capture.ts";
 
 export interface TestSidecar {
   readonly sidecar: Sidecar;
@@ -34,8 +35,11 @@ export async function startSidecar(
   const logs: Record<string, unknown>[] = [];
   const destination = new Writable({
     write(chunk: Buffer, _encoding, callback) {
-      for (const line of chunk.toString("utf8").split("\n"))
-        if (line) logs.push(JSON.parse(line) as Record<string, unknown>);
+      for (const line of chunk.toString("utf8").split("\n")) {
+        if (!line) continue;
+        capture("sidecar log", line);
+        logs.push(JSON.parse(line) as Record<string, unknown>);
+      }
       callback();
     },
   });

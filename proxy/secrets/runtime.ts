@@ -1,0 +1,347 @@
+// Secrets at run time: polls the agent, keeps each secret's versions, and turns them into the three
+// deliveries (the API key clients must present, headers injected upstream, files). The schedule is
+// driven through an injected Scheduler, so outage and rotation timing is tested on a manual clock.
+//
+// Why poll without refreshNow: the agent's cache answers routine polls for free; refreshNow costs a
+// billed Secrets Manager call each time. A rotation therefore shows within --refresh-interval plus
+// the agent's ttl_seconds, except for a client that already presents the new API key: that triggers
+// one refreshNow (at most one per 5 s per secret), so it is accepted at once.
+
+import { createHash, timingSafeEqual } from "node:crypto";
+import { mkdir, rename, rm, writeFile } from "node:fs/promises";
+import { dirname } from "node:path";
+import type { Logger } from "../logger.ts";
+import type { CheckResult } from "../readiness.ts";
+import type { AgentClient, AgentResult } from "./agent-client.ts";
+import { resolveValue, TrackedSecret, versionLabel } from "./secret-state.ts";
+import type { FileDelivery, HeaderDelivery, SecretRef } from "./spec.ts";
+
+export interface Scheduler {
+  now(): number;
+  setTimeout(callback: () => void, ms: number): unknown;
+  clearTimeout(handle: unknown): void;
+  random(): number;
+}
+
+export const realScheduler: Scheduler = {
+  now: () => Date.now(),
+  setTimeout: (callback, ms) => {
+    const timer = setTimeout(callback, ms);
+    timer.unref();
+    return timer;
+  },
+  clearTimeout: (handle) => clearTimeout(handle as NodeJS.Timeout),
+  random: Math.random,
+};
+
+export interface SecretsSettings {
+  readonly refreshIntervalMs: number;
+  readonly maxStalenessMs: number;
+  readonly authSecret: SecretRef | undefined;
+  readonly injectHeaders: readonly HeaderDelivery[];
+  readonly secretFiles: readonly FileDelivery[];
+}
+
+export const SECRETS_CHECK_NAME = "secrets";
+/** At most one on-demand refreshNow per secret in this window. */
+export const ON_DEMAND_MIN_INTERVAL_MS = 5000;
+const STARTUP_BACKOFF_BASE_MS = 200;
+const STARTUP_BACKOFF_CAP_MS = 10_000;
+const HEADER_VALUE = /^[\t\x20-\x7e\x80-\xff]*$/;
+
+export type AuthVerdict = "ok" | "missing" | "unknown";
+
+function digest(value: string): Buffer {
+  return createHash("sha256").update(value).digest();
+}
+
+export class SecretsRuntime {
+  readonly #client: AgentClient;
+  readonly #settings: SecretsSettings;
+  readonly #scheduler: Scheduler;
+  readonly #logger: Logger;
+  readonly tracked = new Map<string, TrackedSecret>();
+  #timer: unknown;
+  #stopped = false;
+  #cycle: Promise<void> | undefined;
+  #onDemand = new Map<string, Promise<void>>();
+  /** Digests of every API key a client may present right now. */
+  #acceptedKeys: Buffer[] = [];
+  /** [name, value, ...] set on every upstream request: replaced whole, never edited in place. */
+  #headers: readonly string[] = [];
+  #problems: string[] = [];
+  #fileProblems = new Map<string, string>();
+  #writtenFiles = new Map<string, string>();
+  #startupAttempt = 0;
+
+  constructor(
+    client: AgentClient,
+    settings: SecretsSettings,
+    logger: Logger,
+    scheduler: Scheduler = realScheduler,
+  ) {
+    this.#client = client;
+    this.#settings = settings;
+    this.#logger = logger;
+    this.#scheduler = scheduler;
+    const track = (ref: SecretRef, followsPrevious: boolean) => {
+      const existing = this.tracked.get(ref.secretId);
+      if (existing && (existing.followsPrevious || !followsPrevious)) return;
+      this.tracked.set(ref.secretId, new TrackedSecret(ref.secretId, followsPrevious));
+    };
+    if (settings.authSecret) track(settings.authSecret, true);
+    for (const delivery of settings.injectHeaders) track(delivery.ref, false);
+    for (const delivery of settings.secretFiles) track(delivery.ref, false);
+  }
+
+  get configured(): boolean {
+    return this.tracked.size > 0;
+  }
+
+  get authRequired(): boolean {
+    return this.#settings.authSecret !== undefined;
+  }
+
+  /** Header names the sidecar sets itself: a client's own values for them are dropped. */
+  get injectedHeaderNames(): readonly string[] {
+    return this.#settings.injectHeaders.map((delivery) => delivery.header.toLowerCase());
+  }
+
+  /** The current header pairs; take the array once per request. */
+  get upstreamHeaders(): readonly string[] {
+    return this.#headers;
+  }
+
+  /** Starts polling now; the first cycle retries with backoff until every secret is loaded. */
+  start(): void {
+    if (!this.configured) return;
+    this.#run();
+  }
+
+  stop(): void {
+    this.#stopped = true;
+    if (this.#timer !== undefined) this.#scheduler.clearTimeout(this.#timer);
+    this.#timer = undefined;
+  }
+
+  /** Resolves when the poll cycle under way (if any) is done: for tests on a manual clock. */
+  async settled(): Promise<void> {
+    while (this.#cycle) await this.#cycle;
+    await Promise.all(this.#onDemand.values());
+  }
+
+  // ---- polling ----
+
+  #run(): void {
+    if (this.#stopped) return;
+    const cycle = this.#pollAll().finally(() => {
+      if (this.#cycle === cycle) this.#cycle = undefined;
+      this.#schedule();
+    });
+    this.#cycle = cycle;
+  }
+
+  #schedule(): void {
+    if (this.#stopped) return;
+    const interval = this.#settings.refreshIntervalMs * (0.9 + 0.2 * this.#scheduler.random());
+    // Until every secret is loaded, retry sooner; once loaded, an outage changes nothing (the last
+    // good values are served), so the routine interval goes on and the agent is not hammered.
+    const starting = [...this.tracked.values()].some((secret) => !secret.loaded);
+    let delay = interval;
+    if (starting) {
+      // Capped exponential backoff with full jitter; never slower than the routine interval.
+      const cap = Math.min(STARTUP_BACKOFF_CAP_MS, this.#settings.refreshIntervalMs);
+      const ceiling = Math.min(cap, STARTUP_BACKOFF_BASE_MS * 2 ** this.#startupAttempt);
+      this.#startupAttempt++;
+      delay = Math.min(interval, ceiling * (0.5 + 0.5 * this.#scheduler.random()));
+    } else {
+      this.#startupAttempt = 0;
+    }
+    this.#timer = this.#scheduler.setTimeout(() => {
+      this.#timer = undefined;
+      this.#run();
+    }, delay);
+  }
+
+  async #pollAll(): Promise<void> {
+    await Promise.all([...this.tracked.values()].map((secret) => this.#refresh(secret, false)));
+    await this.#deliver();
+  }
+
+  async #refresh(secret: TrackedSecret, refreshNow: boolean): Promise<boolean> {
+    const [current, previous] = await Promise.all([
+      this.#client.get({ secretId: secret.secretId, refreshNow }),
+      secret.followsPrevious
+        ? this.#client.get({ secretId: secret.secretId, versionStage: "AWSPREVIOUS", refreshNow })
+        : undefined,
+    ]);
+    const now = this.#scheduler.now();
+    let changed = false;
+    if (current.ok) {
+      const wasLoaded = secret.loaded;
+      const recovered = secret.consecutiveFailures > 0;
+      if (secret.applyCurrent(current.secret, now)) {
+        changed = true;
+        this.#logger.info(
+          { secret: secret.secretId, version: versionLabel(current.secret.versionId), onDemand: refreshNow },
+          wasLoaded ? "secret rotated" : "secret loaded",
+        );
+      } else if (recovered) {
+        this.#logger.info({ secret: secret.secretId }, "secret refresh recovered");
+      }
+    } else {
+      this.#recordFailure(secret, current);
+    }
+    if (previous !== undefined) {
+      // No AWSPREVIOUS yet (a secret never rotated) is a normal answer, not a failure.
+      if (previous.ok) changed = secret.applyPrevious(previous.secret, now) || changed;
+      else if (previous.kind === "not_found") changed = secret.applyPrevious(undefined, now) || changed;
+      else this.#recordFailure(secret, previous);
+    }
+    return changed;
+  }
+
+  #recordFailure(secret: TrackedSecret, result: Extract<AgentResult, { ok: false }>): void {
+    const first = secret.consecutiveFailures === 0;
+    secret.recordFailure(result.kind, result.detail, this.#scheduler.now());
+    // One line when a failure starts, then one every tenth attempt: an outage should not flood logs.
+    if (first || secret.consecutiveFailures % 10 === 0) {
+      this.#logger.warn(
+        {
+          secret: secret.secretId,
+          kind: result.kind,
+          detail: result.detail,
+          consecutiveFailures: secret.consecutiveFailures,
+          servingLastGood: secret.loaded,
+        },
+        "secret refresh failed",
+      );
+    }
+  }
+
+  // ---- deliveries ----
+
+  async #deliver(): Promise<void> {
+    const problems: string[] = [];
+    const auth = this.#settings.authSecret;
+    if (auth) {
+      const secret = this.tracked.get(auth.secretId) as TrackedSecret;
+      const keys: Buffer[] = [];
+      for (const version of secret.acceptedVersions()) {
+        const resolved = resolveValue(version, auth.jsonKey, true);
+        if (resolved.ok) keys.push(digest(resolved.value as string));
+        else if (version === secret.current) problems.push(`--auth-secret ${auth.label} ${resolved.reason}`);
+      }
+      this.#acceptedKeys = keys;
+    }
+    const headers: string[] = [];
+    for (const delivery of this.#settings.injectHeaders) {
+      const current = this.tracked.get(delivery.ref.secretId)?.current;
+      if (!current) continue;
+      const resolved = resolveValue(current, delivery.ref.jsonKey, true);
+      if (!resolved.ok)
+        problems.push(`--inject-header ${delivery.header}=${delivery.ref.label} ${resolved.reason}`);
+      else if (!HEADER_VALUE.test(resolved.value as string))
+        problems.push(`--inject-header ${delivery.header}: the value is not a valid header value`);
+      else headers.push(delivery.header, resolved.value as string);
+    }
+    this.#headers = headers;
+    this.#problems = problems;
+    await Promise.all(this.#settings.secretFiles.map((delivery) => this.#writeFile(delivery)));
+  }
+
+  /** Atomic: a new file beside the old, mode 0400, renamed over it; a reader never sees half. */
+  async #writeFile(delivery: FileDelivery): Promise<void> {
+    const current = this.tracked.get(delivery.ref.secretId)?.current;
+    if (!current) return;
+    const resolved = resolveValue(current, delivery.ref.jsonKey, false);
+    if (!resolved.ok) {
+      this.#fileProblems.set(
+        delivery.path,
+        `--secret-file ${delivery.path}=${delivery.ref.label} ${resolved.reason}`,
+      );
+      return;
+    }
+    const stamp = `${current.versionId}#${delivery.ref.jsonKey ?? ""}`;
+    if (this.#writtenFiles.get(delivery.path) === stamp) return;
+    const temp = `${delivery.path}.${process.pid}.tmp`;
+    try {
+      await mkdir(dirname(delivery.path), { recursive: true });
+      await rm(temp, { force: true });
+      await writeFile(temp, resolved.value, { mode: 0o400 });
+      await rename(temp, delivery.path);
+      this.#writtenFiles.set(delivery.path, stamp);
+      this.#fileProblems.delete(delivery.path);
+      this.#logger.info(
+        { file: delivery.path, secret: delivery.ref.label, version: versionLabel(current.versionId) },
+        "secret file written",
+      );
+    } catch (error) {
+      const code = (error as NodeJS.ErrnoException).code ?? (error as Error).message;
+      this.#fileProblems.set(delivery.path, `--secret-file ${delivery.path}: cannot write (${code})`);
+      this.#logger.error({ file: delivery.path, code }, "secret file not written");
+      await rm(temp, { force: true }).catch(() => {});
+    }
+  }
+
+  // ---- auth ----
+
+  /** Constant-time over every accepted key: the comparison never stops early on a match. */
+  checkAuthorization(header: string | undefined): AuthVerdict {
+    if (header === undefined) return "missing";
+    const match = /^Bearer +(.+)$/i.exec(header.trim());
+    if (!match) return "missing";
+    const presented = digest(match[1] as string);
+    let ok = false;
+    for (const key of this.#acceptedKeys) ok = timingSafeEqual(presented, key) || ok;
+    return ok ? "ok" : "unknown";
+  }
+
+  /**
+   * A key no known version matches: ask the agent with refreshNow (both stages), at most once per
+   * 5 s per secret; callers arriving meanwhile share the refresh under way.
+   */
+  refreshAuthOnDemand(): Promise<void> {
+    const auth = this.#settings.authSecret;
+    if (!auth) return Promise.resolve();
+    const secret = this.tracked.get(auth.secretId) as TrackedSecret;
+    const pending = this.#onDemand.get(secret.secretId);
+    if (pending) return pending;
+    const now = this.#scheduler.now();
+    if (secret.lastOnDemandAt !== undefined && now - secret.lastOnDemandAt < ON_DEMAND_MIN_INTERVAL_MS)
+      return Promise.resolve();
+    secret.lastOnDemandAt = now;
+    secret.onDemandCount++;
+    const refresh = this.#refresh(secret, true)
+      .then((changed) => (changed ? this.#deliver() : undefined))
+      .finally(() => this.#onDemand.delete(secret.secretId));
+    this.#onDemand.set(secret.secretId, refresh);
+    return refresh;
+  }
+
+  // ---- readiness ----
+
+  /** Ready when every secret is loaded and usable, and none is older than --max-staleness. */
+  check(): CheckResult {
+    const reasons: string[] = [];
+    const now = this.#scheduler.now();
+    for (const secret of this.tracked.values()) {
+      if (!secret.loaded) {
+        const why = secret.lastFailure
+          ? `${secret.lastFailure.kind}: ${secret.lastFailure.detail}`
+          : "first fetch under way";
+        reasons.push(`${secret.secretId} not loaded yet (${why})`);
+      } else if (
+        this.#settings.maxStalenessMs > 0 &&
+        now - (secret.lastSuccessAt ?? 0) > this.#settings.maxStalenessMs
+      ) {
+        reasons.push(
+          `${secret.secretId} not refreshed for ${Math.round((now - (secret.lastSuccessAt ?? 0)) / 1000)} s (--max-staleness)`,
+        );
+      }
+    }
+    reasons.push(...this.#problems, ...this.#fileProblems.values());
+    if (reasons.length === 0) return { name: SECRETS_CHECK_NAME, ok: true };
+    return { name: SECRETS_CHECK_NAME, ok: false, reason: reasons.join("; ") };
+  }
+}
