@@ -48,6 +48,9 @@ export interface SidecarConfig {
   readonly authSecret: SecretRef | undefined;
   readonly injectHeaders: readonly HeaderDelivery[];
   readonly secretFiles: readonly FileDelivery[];
+  readonly metricsPath: string;
+  readonly metricsPort: number | undefined;
+  readonly metricsMaxTools: number;
 }
 
 type Key = keyof SidecarConfig;
@@ -466,6 +469,33 @@ export const OPTIONS: readonly OptionSpec[] = [
     parse: secretParser(parseFileDelivery),
   }),
   option({
+    key: "metricsPath",
+    flag: "metrics-path",
+    valueName: "PATH",
+    default: "/metrics",
+    description: "Prometheus metrics endpoint",
+    parse: parsePath,
+  }),
+  option({
+    key: "metricsPort",
+    flag: "metrics-port",
+    valueName: "PORT",
+    default: undefined,
+    kind: "optional",
+    description:
+      "Serve metrics on this port only (same --host), so they are never reachable through the load balancer; absent: on --port",
+    parse: parsePort,
+  }),
+  option({
+    key: "metricsMaxTools",
+    flag: "metrics-max-tools",
+    valueName: "N",
+    default: "100",
+    description:
+      'Distinct tool names kept as metric labels; more fold into "other" (bounds the series count)',
+    parse: parseInteger(1, 10_000),
+  }),
+  option({
     key: "logLevel",
     flag: "log-level",
     valueName: "LEVEL",
@@ -570,6 +600,17 @@ export function parseConfig(
 
 function crossCheck(config: SidecarConfig): string[] {
   const errors: string[] = [];
+  if (
+    config.metricsPort === undefined &&
+    [config.healthPath, config.readyPath].includes(config.metricsPath)
+  ) {
+    errors.push(`--metrics-path ${config.metricsPath} is also the health or ready path; they must differ`);
+  }
+  if (config.metricsPort !== undefined && config.metricsPort !== 0 && config.metricsPort === config.port) {
+    errors.push(
+      `--metrics-port ${config.metricsPort} is also --port; omit --metrics-port to serve metrics on --port`,
+    );
+  }
   if (config.healthPath === config.readyPath) {
     errors.push(`--health-path and --ready-path are both ${config.healthPath}; they must differ`);
   }

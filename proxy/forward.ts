@@ -44,7 +44,21 @@ export interface ForwardSettings {
   readonly upstreamHeadersTimeoutMs: number;
 }
 
+/** The kinds of event stream forwarded, for metrics. */
+export type StreamKind = "post_response" | "get_standalone" | "legacy_sse" | "listen";
+
+/**
+ * How an MCP request ended: a result, a result flagged `isError` (a tool that failed), a JSON-RPC
+ * error, or no answer (transport error, cancelled).
+ */
+export type CallOutcome = "result" | "tool_error" | "jsonrpc_error" | "transport_error" | "cancelled";
+
+export type UpstreamErrorKind = "unreachable" | "connect_timeout" | "headers_timeout" | "reset_mid_response";
+
 export interface ExchangeListener {
+  /** An event stream started (headers sent) / a keepalive comment was written. */
+  streamOpened(kind: StreamKind): void;
+  keepaliveSent(): void;
   /** The upstream refused the connection: readiness should know before its next probe. */
   upstreamUnreachable(): void;
   /** Called once, when the client response is closed (finished or not). */
@@ -115,6 +129,9 @@ export class Exchange implements Dispatcher.DispatchHandler {
   keepalivesSent = 0;
   /** When the upstream began its response, relative to startedAt. */
   upstreamMs: number | undefined;
+  /** Set when the response is an event stream. */
+  streamKind: StreamKind | undefined;
+  upstreamErrorKind: UpstreamErrorKind | undefined;
 
   readonly #settings: ForwardSettings;
   readonly #listener: ExchangeListener;
@@ -129,6 +146,14 @@ export class Exchange implements Dispatcher.DispatchHandler {
   /** Set when a drain asked an endless stream to close but an upstream event was half written. */
   #closeAtBoundary: { retryMs: number | undefined } | undefined;
   #info: McpMessageInfo | undefined | null = null;
+  /**
+   * A bounded copy of an MCP response, to tell a result from a JSON-RPC error: the head of a JSON
+   * body, the tail of an event stream (its last event is the response). References to the chunks
+   * already written, not copies.
+   */
+  #response: Buffer[] | undefined;
+  #responseBytes = 0;
+  #responseTruncated = false;
 
   constructor(
     req: IncomingMessage,
@@ -267,7 +292,18 @@ export class Exchange implements Dispatcher.DispatchHandler {
     if (this.#listener.draining) headers.push("connection", "close");
     if (statusMessage) res.writeHead(statusCode, statusMessage, headers);
     else res.writeHead(statusCode, headers);
+    if (this.#captured !== undefined || this.head.mcpMethod !== undefined) this.#response = [];
     if (eventStream) {
+      const method = this.req.method;
+      this.streamKind =
+        method === "POST"
+          ? this.kind === "endless"
+            ? "listen"
+            : "post_response"
+          : this.head.sessionId !== undefined
+            ? "get_standalone"
+            : "legacy_sse";
+      this.#listener.streamOpened(this.streamKind);
       this.#sse = new SseEventBoundary();
       // The client must see the stream open before the first event, which may be minutes away.
       res.flushHeaders();
@@ -282,6 +318,7 @@ export class Exchange implements Dispatcher.DispatchHandler {
       this.#keepalive?.touch();
     }
     this.bytesOut += chunk.length;
+    if (this.#response !== undefined) this.#keepResponse(chunk, sse !== undefined);
     if (!this.res.write(chunk)) {
       controller.pause();
       this.res.once("drain", () => controller.resume());
@@ -323,8 +360,15 @@ export class Exchange implements Dispatcher.DispatchHandler {
     else if (code === "UND_ERR_HEADERS_TIMEOUT") spec = SIDECAR_ERRORS.upstreamHeadersTimeout;
     else if (code === "ECONNREFUSED") this.#listener.upstreamUnreachable();
     this.errorCode = spec.code;
+    this.upstreamErrorKind =
+      spec === SIDECAR_ERRORS.upstreamConnectTimeout
+        ? "connect_timeout"
+        : spec === SIDECAR_ERRORS.upstreamHeadersTimeout
+          ? "headers_timeout"
+          : "unreachable";
     if (res.headersSent) {
       // Mid-response: the status is gone; an incomplete message is the only truthful signal left.
+      this.upstreamErrorKind = "reset_mid_response";
       res.destroy();
       return;
     }
@@ -379,12 +423,105 @@ export class Exchange implements Dispatcher.DispatchHandler {
     this.res.destroy();
   }
 
+  // ---- outcome ----
+
+  #keepResponse(chunk: Buffer, stream: boolean): void {
+    const response = this.#response as Buffer[];
+    if (!stream) {
+      if (this.#responseBytes + chunk.length > CAPTURE_LIMIT_BYTES) {
+        this.#responseTruncated = true;
+        this.#response = undefined;
+        return;
+      }
+      response.push(chunk);
+      this.#responseBytes += chunk.length;
+      return;
+    }
+    response.push(chunk);
+    this.#responseBytes += chunk.length;
+    while (this.#responseBytes - (response[0]?.length ?? 0) >= CAPTURE_LIMIT_BYTES && response.length > 1) {
+      this.#responseBytes -= (response.shift() as Buffer).length;
+      this.#responseTruncated = true;
+    }
+  }
+
+  #callOutcome: CallOutcome | undefined | null = null;
+
+  /** How the MCP request ended (computed once, when the exchange is over). */
+  get callOutcome(): CallOutcome | undefined {
+    if (this.#callOutcome === null) this.#callOutcome = this.#computeCallOutcome();
+    return this.#callOutcome;
+  }
+
+  #computeCallOutcome(): CallOutcome | undefined {
+    switch (this.outcome) {
+      case "client_closed":
+      case "closed_by_drain":
+        return "cancelled";
+      case "upstream_error":
+      case "cut":
+      case "body_too_large":
+        return "transport_error";
+      case "unauthorized":
+        return undefined;
+      default:
+        break;
+    }
+    if (this.status === 202 || this.status === 204) return "result";
+    const answer = this.#answerMessage();
+    if (answer === "error") return "jsonrpc_error";
+    if (answer === "tool_error") return "tool_error";
+    if (answer === "result") return "result";
+    // No readable answer: a large response (results are what grows), or an HTTP-level failure.
+    return this.status >= 400 ? "transport_error" : "result";
+  }
+
+  /** Whether the JSON-RPC answer in the kept response is a result or an error. */
+  #answerMessage(): "result" | "tool_error" | "error" | undefined {
+    const response = this.#response;
+    if (response === undefined || response.length === 0) return undefined;
+    const text = Buffer.concat(response).toString("utf8");
+    let message: string | undefined = text;
+    if (this.streamKind !== undefined) {
+      // The last event that carries data; its data lines joined.
+      const events = text.split(/\r\n\r\n|\n\n|\r\r/);
+      message = undefined;
+      for (let i = events.length - 1; i >= 0 && message === undefined; i--) {
+        const data = (events[i] as string)
+          .split(/\r\n|\r|\n/)
+          .filter((line) => line.startsWith("data:"))
+          .map((line) => line.slice(line[5] === " " ? 6 : 5));
+        if (data.length > 0) message = data.join("\n");
+      }
+    } else if (this.#responseTruncated) {
+      return undefined;
+    }
+    if (message === undefined) return undefined;
+    try {
+      const parsed = JSON.parse(message) as unknown;
+      const messages = Array.isArray(parsed) ? parsed : [parsed];
+      let answer: "result" | "tool_error" | undefined;
+      for (const item of messages) {
+        if (typeof item !== "object" || item === null) continue;
+        if ("error" in item) return "error";
+        if ("result" in item) {
+          const result = (item as { result?: { isError?: unknown } }).result;
+          answer = answer === "tool_error" || result?.isError === true ? "tool_error" : "result";
+        }
+      }
+      return answer;
+    } catch {
+      return undefined;
+    }
+  }
+
   // ---- internals ----
 
   #onSilence = (): void => {
     const sse = this.#sse;
     if (sse === undefined || !sse.atBoundary || this.res.writableEnded) return;
     this.keepalivesSent++;
+    this.#listener.keepaliveSent();
     this.res.write(SSE_KEEPALIVE_FRAME);
   };
 

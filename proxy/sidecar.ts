@@ -13,10 +13,17 @@ import type { SidecarConfig } from "./config.ts";
 import type { DrainOutcome, DrainPhase } from "./drain.ts";
 import { DrainController, type SocketAction } from "./drain-controller.ts";
 import { SIDECAR_ERRORS, type SidecarErrorSpec } from "./errors.ts";
-import { CAPTURE_LIMIT_BYTES, Exchange, type ExchangeListener, type ForwardSettings } from "./forward.ts";
+import {
+  CAPTURE_LIMIT_BYTES,
+  Exchange,
+  type ExchangeListener,
+  type ForwardSettings,
+  type StreamKind,
+} from "./forward.ts";
 import { prepareUpstreamRequest } from "./http-headers.ts";
 import { describeJsonRpc, sidecarErrorBody } from "./jsonrpc.ts";
 import { createLogger, hashSessionId, type Logger } from "./logger.ts";
+import { type RouteClass, SidecarMetrics } from "./metrics.ts";
 import { CachedCheck, type CheckResult, evaluateReadiness } from "./readiness.ts";
 import { AgentClient } from "./secrets/agent-client.ts";
 import { type Scheduler, SecretsRuntime } from "./secrets/runtime.ts";
@@ -36,6 +43,8 @@ export interface SidecarOptions {
   readonly agentToken?: () => string;
   /** The clock and timers of the secrets poller (tests drive it by hand). */
   readonly secretsScheduler?: Scheduler;
+  /** Process metrics (CPU, memory, event loop) in /metrics; default true. */
+  readonly processMetrics?: boolean;
   /** Extra readiness checks, all of which must pass for /ready to answer 200. */
   readonly readinessChecks?: readonly ReadinessCheck[];
 }
@@ -49,6 +58,9 @@ export class Sidecar implements ExchangeListener {
   readonly #pool: Pool;
   readonly #probeClient: Client;
   readonly #upstreamCheck: CachedCheck;
+  readonly metrics: SidecarMetrics;
+  #metricsServer: Server | undefined;
+  #lastPhase: DrainPhase = "serving";
   readonly #extraChecks: readonly ReadinessCheck[];
   readonly secrets: SecretsRuntime | undefined;
   readonly #agentClient: AgentClient | undefined;
@@ -86,6 +98,10 @@ export class Sidecar implements ExchangeListener {
       this.#ownedHeaders = owned;
     }
     const secrets = this.secrets;
+    this.metrics = new SidecarMetrics(
+      { maxTools: config.metricsMaxTools, processMetrics: options.processMetrics ?? true },
+      secrets,
+    );
     this.#extraChecks = [...(options.readinessChecks ?? []), ...(secrets ? [() => secrets.check()] : [])];
     this.#upstreamHost = config.upstream.host;
     this.#drain = new DrainController(
@@ -109,15 +125,17 @@ export class Sidecar implements ExchangeListener {
     });
     this.#upstreamCheck = new CachedCheck(
       () =>
-        probeUpstream({
-          kind: config.readyProbe,
-          path: config.readyProbePath,
-          timeoutMs: config.readyTimeoutMs,
-          upstream: config.upstream,
-          dispatcher: this.#probeClient,
-          // The upstream may require the injected credentials for the probe too.
-          ...(secrets ? { extraHeaders: () => secrets.upstreamHeaders } : {}),
-        }),
+        this.#recordProbe(
+          probeUpstream({
+            kind: config.readyProbe,
+            path: config.readyProbePath,
+            timeoutMs: config.readyTimeoutMs,
+            upstream: config.upstream,
+            dispatcher: this.#probeClient,
+            // The upstream may require the injected credentials for the probe too.
+            ...(secrets ? { extraHeaders: () => secrets.upstreamHeaders } : {}),
+          }),
+        ),
       config.readyCacheMs,
     );
     this.#forward = {
@@ -152,6 +170,19 @@ export class Sidecar implements ExchangeListener {
     const address = this.#server.address() as AddressInfo;
     const host = address.family === "IPv6" ? `[${address.address}]` : address.address;
     this.secrets?.start();
+    if (this.config.metricsPort !== undefined) {
+      const metricsServer = createServer((req, res) => {
+        const path = (req.url ?? "/").split("?")[0];
+        if (path === this.config.metricsPath) void this.#answerMetrics(req, res);
+        else
+          this.#answerJson(res, 404, {
+            error: { code: "not_found", message: `metrics are at ${this.config.metricsPath}` },
+          });
+      });
+      metricsServer.listen(this.config.metricsPort, this.config.host);
+      await once(metricsServer, "listening");
+      this.#metricsServer = metricsServer;
+    }
     this.#address = new URL(
       `http://${host === "0.0.0.0" ? "127.0.0.1" : host === "[::]" ? "[::1]" : host}:${address.port}`,
     );
@@ -169,6 +200,14 @@ export class Sidecar implements ExchangeListener {
 
   get url(): URL | undefined {
     return this.#address;
+  }
+
+  /** Where /metrics is served (the main URL unless --metrics-port is set). */
+  get metricsUrl(): URL | undefined {
+    const address = this.#metricsServer?.address();
+    if (address && typeof address === "object")
+      return new URL(this.config.metricsPath, `http://127.0.0.1:${address.port}`);
+    return this.#address ? new URL(this.config.metricsPath, this.#address) : undefined;
   }
 
   get phase(): DrainPhase {
@@ -220,8 +259,17 @@ export class Sidecar implements ExchangeListener {
     this.#upstreamCheck.invalidate();
   }
 
+  streamOpened(kind: StreamKind): void {
+    this.metrics.openStreams.inc({ kind });
+  }
+
+  keepaliveSent(): void {
+    this.metrics.keepalives.inc();
+  }
+
   exchangeClosed(exchange: Exchange): void {
     this.#exchanges.delete(exchange);
+    this.#recordExchange(exchange);
     this.#logExchange(exchange);
     if (this.#drain.state.phase !== "serving") {
       this.#drain.dispatch({ type: "in-flight", count: this.inFlight });
@@ -237,9 +285,13 @@ export class Sidecar implements ExchangeListener {
     const query = url.indexOf("?");
     const path = query === -1 ? url : url.slice(0, query);
     if (path === this.config.healthPath) {
+      this.#countOwn(res, "health");
       this.#answerHealth(req, res);
     } else if (path === this.config.readyPath) {
+      this.#countOwn(res, "ready");
       void this.#answerReady(req, res);
+    } else if (path === this.config.metricsPath && this.config.metricsPort === undefined) {
+      void this.#answerMetrics(req, res);
     } else if (this.#rejecting) {
       void this.#answerDraining(req, res);
     } else if (url.charCodeAt(0) !== 0x2f /* "/" */) {
@@ -277,6 +329,7 @@ export class Sidecar implements ExchangeListener {
     }
     const exchange = new Exchange(req, res, requestId, info, this.#forward, this);
     this.#exchanges.add(exchange);
+    this.metrics.httpInFlight.inc();
     const secrets = this.secrets;
     if (secrets === undefined) {
       exchange.start(headers);
@@ -318,6 +371,73 @@ export class Sidecar implements ExchangeListener {
           : 'Bearer realm="mcp-sidecar"',
       },
     );
+  }
+
+  /** Counts an answer of the sidecar's own endpoints when it is out. */
+  #countOwn(res: ServerResponse, route: RouteClass): void {
+    const started = performance.now();
+    res.once("finish", () => {
+      this.metrics.httpRequests.inc({ route, status: String(res.statusCode) });
+      this.metrics.httpDuration.observe({ route }, (performance.now() - started) / 1000);
+    });
+  }
+
+  async #answerMetrics(req: IncomingMessage, res: ServerResponse): Promise<void> {
+    this.#countOwn(res, "metrics");
+    if (!this.#ownEndpointMethod(req, res)) return;
+    const text = await this.metrics.registry.metrics();
+    if (res.destroyed) return;
+    res.writeHead(200, {
+      "content-type": this.metrics.registry.contentType,
+      "content-length": Buffer.byteLength(text),
+      "cache-control": "no-store",
+    });
+    res.end(req.method === "HEAD" ? undefined : text);
+  }
+
+  async #recordProbe(probe: Promise<CheckResult>): Promise<CheckResult> {
+    const result = await probe;
+    this.metrics.probes.inc({ result: result.ok ? "ok" : "failed" });
+    if (result.latencyMs !== undefined) this.metrics.probeDuration.observe(result.latencyMs / 1000);
+    return result;
+  }
+
+  #recordExchange(exchange: Exchange): void {
+    const metrics = this.metrics;
+    const seconds = exchange.ageMs / 1000;
+    const route: RouteClass = exchange.outcome === "unauthorized" ? "rejected" : "forward";
+    metrics.httpInFlight.dec();
+    metrics.httpRequests.inc({ route, status: String(exchange.status || exchange.res.statusCode) });
+    metrics.httpDuration.observe({ route }, seconds);
+    if (exchange.streamKind !== undefined) metrics.openStreams.dec({ kind: exchange.streamKind });
+    if (exchange.upstreamErrorKind !== undefined)
+      metrics.upstreamErrors.inc({ kind: exchange.upstreamErrorKind });
+    const rawMethod = exchange.mcpMethod;
+    const isRequest =
+      exchange.message?.hasRequest ??
+      (exchange.head.mcpMethod !== undefined && !rawMethod?.startsWith("notifications/"));
+    if (rawMethod !== undefined && isRequest) {
+      const outcome = exchange.callOutcome;
+      if (outcome !== undefined) {
+        const method = metrics.method(rawMethod);
+        const tool = metrics.tool(rawMethod, exchange.mcpName);
+        metrics.mcpCalls.inc({ method, tool, outcome });
+        metrics.mcpDuration.observe({ method, tool }, seconds);
+      }
+    }
+    if (this.#drain.state.phase !== "serving") {
+      metrics.drainRequests.inc({ result: exchange.outcome === "cut" ? "cut" : "completed" });
+    }
+  }
+
+  /** Keeps the drain metrics in step with the state machine's phase. */
+  #syncDrainPhase(): void {
+    const phase = this.#drain.state.phase;
+    if (phase === this.#lastPhase) return;
+    if (this.#lastPhase === "serving") this.metrics.drainStarted.set(Date.now() / 1000);
+    if (phase === "stopped") this.metrics.drainFinished.set(Date.now() / 1000);
+    this.#lastPhase = phase;
+    this.metrics.setDrainPhase(phase);
   }
 
   #answerHealth(req: IncomingMessage, res: ServerResponse): void {
@@ -394,6 +514,7 @@ export class Sidecar implements ExchangeListener {
    * elsewhere instead of seeing a reset. The body is read, bounded, only to find that id.
    */
   async #answerDraining(req: IncomingMessage, res: ServerResponse): Promise<void> {
+    this.#countOwn(res, "rejected");
     this.#rejections.add(res);
     res.once("close", () => {
       this.#rejections.delete(res);
@@ -462,6 +583,7 @@ export class Sidecar implements ExchangeListener {
     const mcpMethod = exchange.mcpMethod;
     if (mcpMethod !== undefined) line.mcpMethod = mcpMethod;
     if (mcpMethod === "tools/call") line.tool = exchange.mcpName;
+    if (mcpMethod !== undefined && exchange.callOutcome !== undefined) line.mcpOutcome = exchange.callOutcome;
     if (exchange.head.sessionId !== undefined) line.session = hashSessionId(exchange.head.sessionId);
     if (exchange.upstreamMs !== undefined) line.upstreamMs = Math.round(exchange.upstreamMs * 100) / 100;
     if (exchange.errorCode !== undefined) line.error = exchange.errorCode;
@@ -472,6 +594,7 @@ export class Sidecar implements ExchangeListener {
   // ---- drain shell: applies the state machine's actions ----
 
   #perform(action: SocketAction): void {
+    this.#syncDrainPhase();
     switch (action.type) {
       case "fail-readiness":
         // Nothing to do: /ready reads the phase. Kept as an action so the order is explicit and tested.
@@ -517,6 +640,8 @@ export class Sidecar implements ExchangeListener {
         void this.#pool.destroy().catch(() => {});
         void this.#probeClient.destroy().catch(() => {});
         this.secrets?.stop();
+        this.#metricsServer?.close();
+        this.#metricsServer?.closeAllConnections();
         void this.#agentClient?.close().catch(() => {});
         const log =
           outcome.exitCode === 0 ? this.logger.info.bind(this.logger) : this.logger.warn.bind(this.logger);
