@@ -4,25 +4,15 @@
 import { once } from "node:events";
 import { request as httpRequest } from "node:http";
 import { connect } from "node:net";
-import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
+import { describe, expect, it } from "vitest";
 import { SIDECAR_JSONRPC_ERROR_CODE } from "../proxy/jsonrpc.ts";
 import { deferred, openStream, send } from "./helpers/client.ts";
+import { useTestUpstream } from "./helpers/fixtures.ts";
 import { closeHttp, freePort, listenHttp } from "./helpers/net.ts";
-import { startSidecar, stopAllSidecars } from "./helpers/sidecar.ts";
-import { answerJsonRpc, readBody, startUpstream, type TestUpstream } from "./helpers/upstream.ts";
+import { startSidecar } from "./helpers/sidecar.ts";
+import { answerJsonRpc, readBody } from "./helpers/upstream.ts";
 
-let upstream: TestUpstream;
-
-beforeAll(async () => {
-  upstream = await startUpstream();
-});
-afterAll(async () => {
-  await upstream.close();
-});
-afterEach(async () => {
-  await stopAllSidecars();
-  upstream.reset();
-});
+const upstream = useTestUpstream();
 
 describe("streaming", () => {
   it("delivers the first SSE event before the upstream ends the stream", async () => {

@@ -1,20 +1,10 @@
 // The library API mirrors SIGTERM: close() is the graceful drain (idempotent), destroy() is immediate.
-import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
+import { describe, expect, it } from "vitest";
 import { deferred, openStream, send } from "./helpers/client.ts";
-import { startSidecar, stopAllSidecars } from "./helpers/sidecar.ts";
-import { startUpstream, type TestUpstream } from "./helpers/upstream.ts";
+import { useTestUpstream } from "./helpers/fixtures.ts";
+import { startSidecar } from "./helpers/sidecar.ts";
 
-let upstream: TestUpstream;
-beforeAll(async () => {
-  upstream = await startUpstream();
-});
-afterAll(async () => {
-  await upstream.close();
-});
-afterEach(async () => {
-  await stopAllSidecars();
-  upstream.reset();
-});
+const upstream = useTestUpstream();
 
 describe("Sidecar.close()", () => {
   it("waits for an in-flight call, answers new work 503, and resolves drained; a second call returns the same outcome", async () => {

@@ -3,15 +3,15 @@
 import { Client } from "@modelcontextprotocol/sdk/client/index.js";
 import { StreamableHTTPClientTransport } from "@modelcontextprotocol/sdk/client/streamableHttp.js";
 import parsePrometheusTextFormat from "parse-prometheus-text-format";
-import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
+import { describe, expect, it } from "vitest";
 import { z } from "zod";
 import { BoundedLabel } from "../proxy/metrics.ts";
 import { deferred, openStream, send } from "./helpers/client.ts";
-import { AGENT_TOKEN, startEmulator, stopAllEmulators } from "./helpers/emulator.ts";
+import { AGENT_TOKEN, startEmulator } from "./helpers/emulator.ts";
+import { useTestUpstream } from "./helpers/fixtures.ts";
 import { freePort } from "./helpers/net.ts";
-import { startReferenceServer, stopAllProcesses } from "./helpers/processes.ts";
-import { startSidecar, stopAllSidecars } from "./helpers/sidecar.ts";
-import { startUpstream, type TestUpstream } from "./helpers/upstream.ts";
+import { startReferenceServer } from "./helpers/processes.ts";
+import { startSidecar } from "./helpers/sidecar.ts";
 
 type Families = ReturnType<typeof parsePrometheusTextFormat>;
 
@@ -39,19 +39,7 @@ function sample(families: Families, name: string, labels: Record<string, string>
   return Number(match.value);
 }
 
-let upstream: TestUpstream;
-beforeAll(async () => {
-  upstream = await startUpstream();
-});
-afterAll(async () => {
-  await upstream.close();
-});
-afterEach(async () => {
-  await stopAllSidecars();
-  await stopAllEmulators();
-  await stopAllProcesses();
-  upstream.reset();
-});
+const upstream = useTestUpstream();
 
 describe("/metrics after MCP traffic", () => {
   it("counts calls by method, tool and outcome, times them per tool, and counts HTTP requests by route and status", async () => {

@@ -5,32 +5,21 @@ import { createHash } from "node:crypto";
 import { mkdtemp } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
+import { describe, expect, it } from "vitest";
 import { send } from "./helpers/client.ts";
-import { AGENT_TOKEN, startEmulator, stopAllEmulators } from "./helpers/emulator.ts";
+import { AGENT_TOKEN, startEmulator } from "./helpers/emulator.ts";
+import { useTestUpstream } from "./helpers/fixtures.ts";
 import { ManualScheduler } from "./helpers/manual-scheduler.ts";
 import { freePort } from "./helpers/net.ts";
-import { startReferenceServer, stopAllProcesses } from "./helpers/processes.ts";
-import { startSidecar, stopAllSidecars } from "./helpers/sidecar.ts";
-import { readBody, startUpstream, type TestUpstream } from "./helpers/upstream.ts";
+import { startReferenceServer } from "./helpers/processes.ts";
+import { startSidecar } from "./helpers/sidecar.ts";
+import { readBody } from "./helpers/upstream.ts";
 
 const agentToken = () => AGENT_TOKEN;
 const fingerprint = (value: string) => createHash("sha256").update(value).digest("hex").slice(0, 12);
 const ACCEPT_BOTH = "application/json, text/event-stream";
 
-let upstream: TestUpstream;
-beforeAll(async () => {
-  upstream = await startUpstream();
-});
-afterAll(async () => {
-  await upstream.close();
-});
-afterEach(async () => {
-  await stopAllSidecars();
-  await stopAllEmulators();
-  await stopAllProcesses();
-  upstream.reset();
-});
+const upstream = useTestUpstream();
 
 function toolCall(id: number, name: string, args: Record<string, unknown> = {}) {
   return JSON.stringify({ jsonrpc: "2.0", id, method: "tools/call", params: { name, arguments: args } });
