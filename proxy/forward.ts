@@ -18,6 +18,9 @@ import {
   startSseKeepalive,
 } from "./sse.ts";
 
+/** How long an error answer waits for the rest of a request body, to quote its JSON-RPC id. */
+const BODY_WAIT_MS = 1000;
+
 /** Bodies up to this size are kept (as references to the chunks already read) to name the call. */
 export const CAPTURE_LIMIT_BYTES = 64 * 1024;
 
@@ -397,7 +400,10 @@ export class Exchange implements Dispatcher.DispatchHandler {
       );
       return;
     }
-    if (this.#sse !== undefined && !this.#sse.atBoundary) {
+    // Asked for a stream but answered with a plain body: it ends by itself; ending it here would
+    // truncate it. It runs to its end like any call.
+    if (this.#sse === undefined) return;
+    if (!this.#sse.atBoundary) {
       this.#closeAtBoundary = { retryMs };
       return;
     }
@@ -535,13 +541,23 @@ export class Exchange implements Dispatcher.DispatchHandler {
     this.#listener.exchangeClosed(this);
   };
 
+  /** Runs `then` once the request body is in, or after BODY_WAIT_MS: a stalled upload still gets its answer. */
   #whenBodyComplete(then: () => void): void {
     if (this.#bodyComplete || this.req.complete || this.req.destroyed) {
       then();
       return;
     }
+    let ran = false;
+    const once = () => {
+      if (ran) return;
+      ran = true;
+      clearTimeout(timer);
+      then();
+    };
+    const timer = setTimeout(once, BODY_WAIT_MS);
+    timer.unref();
     if (this.#bodyWaiters === undefined) this.#bodyWaiters = [];
-    this.#bodyWaiters.push(then);
+    this.#bodyWaiters.push(once);
     this.req.resume();
   }
 

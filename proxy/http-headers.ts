@@ -17,12 +17,13 @@ const HOP_BY_HOP = new Set([
 
 /** Extra hop-by-hop names a `Connection: a, b` header declares. */
 function connectionTokens(raw: readonly string[]): Set<string> | undefined {
+  // "host" can never become hop-by-hop: it is replaced anyway.
   let tokens: Set<string> | undefined;
   for (let i = 0; i < raw.length; i += 2) {
     if ((raw[i] as string).toLowerCase() !== "connection") continue;
     for (const token of (raw[i + 1] as string).split(",")) {
       const name = token.trim().toLowerCase();
-      if (!name || name === "close" || name === "keep-alive") continue;
+      if (!name || name === "close" || name === "keep-alive" || name === "host") continue;
       if (tokens === undefined) tokens = new Set();
       tokens.add(name);
     }
@@ -98,15 +99,6 @@ export function prepareUpstreamRequest(
       case "transfer-encoding":
         chunked = true;
         continue;
-      case "x-forwarded-for":
-        forwardedFor = forwardedFor === undefined ? value : `${forwardedFor}, ${value}`;
-        continue;
-      case "x-forwarded-proto":
-        hasProto = true;
-        break;
-      case "x-forwarded-host":
-        hasForwardedHost = true;
-        break;
       case "x-request-id":
         requestId ??= value;
         break;
@@ -131,10 +123,23 @@ export function prepareUpstreamRequest(
       case "authorization":
         authorization ??= value;
         break;
-      default:
-        if (HOP_BY_HOP.has(lower) || tokens?.has(lower)) continue;
     }
-    if (drop?.has(lower)) continue;
+    // Hop-by-hop: the fixed set, every Proxy-* (and httpoxy's Proxy), whatever Connection names.
+    if (
+      HOP_BY_HOP.has(lower) ||
+      lower === "proxy" ||
+      lower.startsWith("proxy-") ||
+      tokens?.has(lower) ||
+      drop?.has(lower)
+    ) {
+      continue;
+    }
+    if (lower === "x-forwarded-for") {
+      forwardedFor = forwardedFor === undefined ? value : `${forwardedFor}, ${value}`;
+      continue;
+    }
+    if (lower === "x-forwarded-proto") hasProto = true;
+    else if (lower === "x-forwarded-host") hasForwardedHost = true;
     headers.push(name, value);
   }
   const remote = forwarded.remoteAddress ?? "unknown";
@@ -176,7 +181,7 @@ export function clientResponseHeaders(raw: readonly (Buffer | string)[]): Respon
   for (let i = 0; i < strings.length; i += 2) {
     const name = strings[i] as string;
     const lower = name.toLowerCase();
-    if (HOP_BY_HOP.has(lower) || tokens?.has(lower)) continue;
+    if (HOP_BY_HOP.has(lower) || lower.startsWith("proxy-") || tokens?.has(lower)) continue;
     const value = strings[i + 1] as string;
     if (lower === "content-type" && value.toLowerCase().startsWith("text/event-stream")) eventStream = true;
     headers.push(name, value);

@@ -50,6 +50,29 @@ export interface SidecarOptions {
 }
 
 const REQUEST_ID_PATTERN = /^[\w.:@/+=-]{1,128}$/;
+const DRAIN_BODY_WAIT_MS = 1000;
+
+/** Up to `limit` bytes of a request body within `waitMs`; undefined when larger, slower or broken. */
+function readBodyPrefix(req: IncomingMessage, limit: number, waitMs: number): Promise<Buffer | undefined> {
+  return new Promise((resolve) => {
+    const chunks: Buffer[] = [];
+    let size = 0;
+    const done = (body: Buffer | undefined) => {
+      clearTimeout(timer);
+      req.off("data", onData).off("end", onEnd).off("error", onError);
+      resolve(body);
+    };
+    const onData = (chunk: Buffer) => {
+      size += chunk.length;
+      if (size > limit) done(undefined);
+      else chunks.push(chunk);
+    };
+    const onEnd = () => done(Buffer.concat(chunks));
+    const onError = () => done(undefined);
+    const timer = setTimeout(() => done(undefined), waitMs);
+    req.on("data", onData).on("end", onEnd).on("error", onError);
+  });
+}
 
 export class Sidecar implements ExchangeListener {
   readonly config: SidecarConfig;
@@ -154,6 +177,9 @@ export class Sidecar implements ExchangeListener {
         keepAliveTimeout: config.keepAliveTimeoutMs,
         // Event streams are long: never let an inactivity timeout cut one.
         connectionsCheckingInterval: 1000,
+        // Only a WebSocket upgrade is refused (501): an optional offer such as h2c is ignored and
+        // the request served as HTTP/1.1, as RFC 9110 §7.8 allows.
+        shouldUpgradeCallback: (req: IncomingMessage) => /websocket/i.test(String(req.headers.upgrade ?? "")),
       },
       this.#onRequest,
     );
@@ -324,12 +350,22 @@ export class Sidecar implements ExchangeListener {
     );
     let requestId = info.requestId;
     if (requestId === undefined || !REQUEST_ID_PATTERN.test(requestId)) {
+      // No usable id from the client: the upstream and the logs get the same new one.
       requestId = randomUUID();
-      if (info.requestId === undefined) headers.push("x-request-id", requestId);
+      if (info.requestId !== undefined) {
+        for (let i = headers.length - 2; i >= 0; i -= 2) {
+          if ((headers[i] as string).toLowerCase() === "x-request-id") headers.splice(i, 2);
+        }
+      }
+      headers.push("x-request-id", requestId);
     }
     const exchange = new Exchange(req, res, requestId, info, this.#forward, this);
     this.#exchanges.add(exchange);
     this.metrics.httpInFlight.inc();
+    // During --drain-delay the sidecar still takes work: the drain must count it, or it would end
+    // (and cut this request) as soon as the delay is over.
+    if (this.#drain.state.phase !== "serving")
+      this.#drain.dispatch({ type: "in-flight", count: this.inFlight });
     const secrets = this.secrets;
     if (secrets === undefined) {
       exchange.start(headers);
@@ -373,9 +409,20 @@ export class Sidecar implements ExchangeListener {
     );
   }
 
+  /** While draining, an answer being written counts as in flight: the exit waits for it. */
+  #trackWhileDraining(res: ServerResponse): void {
+    this.#rejections.add(res);
+    this.#drain.dispatch({ type: "in-flight", count: this.inFlight });
+    res.once("close", () => {
+      this.#rejections.delete(res);
+      this.#drain.dispatch({ type: "in-flight", count: this.inFlight });
+    });
+  }
+
   /** Counts an answer of the sidecar's own endpoints when it is out. */
   #countOwn(res: ServerResponse, route: RouteClass): void {
     const started = performance.now();
+    if (this.#drain.state.phase !== "serving" && route !== "rejected") this.#trackWhileDraining(res);
     res.once("finish", () => {
       this.metrics.httpRequests.inc({ route, status: String(res.statusCode) });
       this.metrics.httpDuration.observe({ route }, (performance.now() - started) / 1000);
@@ -515,26 +562,11 @@ export class Sidecar implements ExchangeListener {
    */
   async #answerDraining(req: IncomingMessage, res: ServerResponse): Promise<void> {
     this.#countOwn(res, "rejected");
-    this.#rejections.add(res);
-    res.once("close", () => {
-      this.#rejections.delete(res);
-      this.#drain.dispatch({ type: "in-flight", count: this.inFlight });
-    });
-    let body: Buffer | undefined;
-    if (req.method === "POST") {
-      const chunks: Buffer[] = [];
-      let size = 0;
-      try {
-        for await (const chunk of req) {
-          size += (chunk as Buffer).length;
-          if (size > CAPTURE_LIMIT_BYTES) break;
-          chunks.push(chunk as Buffer);
-        }
-      } catch {
-        return;
-      }
-      if (size <= CAPTURE_LIMIT_BYTES) body = Buffer.concat(chunks);
-    }
+    this.#trackWhileDraining(res);
+    // The JSON-RPC id is worth a short wait for the body, not the drain: a stalled upload gets its
+    // 503 without an id after DRAIN_BODY_WAIT_MS.
+    const body =
+      req.method === "POST" ? await readBodyPrefix(req, CAPTURE_LIMIT_BYTES, DRAIN_BODY_WAIT_MS) : undefined;
     if (res.destroyed) return;
     this.logger.info(
       {
@@ -555,14 +587,19 @@ export class Sidecar implements ExchangeListener {
   }
 
   #onUpgrade = (req: IncomingMessage, socket: import("node:stream").Duplex): void => {
-    const spec = SIDECAR_ERRORS.upgradeNotSupported;
+    const spec = this.#rejecting ? SIDECAR_ERRORS.draining : SIDECAR_ERRORS.upgradeNotSupported;
     const body = JSON.stringify({
       error: { code: spec.code, status: spec.status, message: spec.description },
     });
+    const reason = spec.status === 503 ? "Service Unavailable" : "Not Implemented";
+    const retry =
+      spec.status === 503
+        ? `retry-after: ${Math.max(1, Math.ceil(this.config.drainRetryAfterMs / 1000))}\r\n`
+        : "";
     socket.end(
-      `HTTP/1.1 501 Not Implemented\r\ncontent-type: application/json\r\ncontent-length: ${Buffer.byteLength(body)}\r\nconnection: close\r\n\r\n${body}`,
+      `HTTP/1.1 ${spec.status} ${reason}\r\ncontent-type: application/json\r\ncontent-length: ${Buffer.byteLength(body)}\r\n${retry}connection: close\r\n\r\n${body}`,
     );
-    this.logger.info({ method: req.method, path: req.url?.split("?")[0], status: 501 }, "request");
+    this.logger.info({ method: req.method, path: req.url?.split("?")[0], status: spec.status }, "request");
   };
 
   #logExchange(exchange: Exchange): void {

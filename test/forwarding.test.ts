@@ -280,10 +280,41 @@ describe("statuses and headers", () => {
     expect(upstream.seen).toHaveLength(0);
   });
 
-  it("refuses protocol upgrades with 501", async () => {
+  it("serves a request carrying an optional h2c upgrade offer as plain HTTP/1.1", async () => {
     const { url } = await startSidecar(upstream.url);
     const socket = connect(Number(url.port), "127.0.0.1");
-    socket.write("GET /ws HTTP/1.1\r\nHost: x\r\nConnection: Upgrade\r\nUpgrade: websocket\r\n\r\n");
+    socket.write(
+      "GET /mcp HTTP/1.1\r\nHost: x\r\nConnection: Upgrade, HTTP2-Settings\r\nUpgrade: h2c\r\nHTTP2-Settings: AAMAAABkAAQCAAAAAAIAAAAA\r\n\r\n",
+    );
+    let text = "";
+    socket.setEncoding("utf8");
+    socket.on("data", (chunk: string) => {
+      text += chunk;
+      if (text.includes('{"ok":true}')) socket.end();
+    });
+    await once(socket, "close");
+    expect(text).toMatch(/^HTTP\/1\.1 200/);
+    const raw = upstream.seen.at(-1)?.rawHeaders.map((h) => h.toLowerCase()) ?? [];
+    expect(raw).not.toContain("upgrade");
+    expect(raw).not.toContain("http2-settings");
+  });
+
+  it("replaces an unusable client X-Request-Id with a new one, the same upstream and in the log", async () => {
+    const { url, logs } = await startSidecar(upstream.url);
+    await send(new URL("/mcp", url), { headers: { "x-request-id": "bad id with spaces" } });
+    const raw = upstream.seen.at(-1)?.rawHeaders ?? [];
+    const ids = raw.filter((_, i) => i % 2 === 1 && raw[i - 1]?.toLowerCase() === "x-request-id");
+    expect(ids).toHaveLength(1);
+    expect(ids[0]).toMatch(/^[0-9a-f-]{36}$/);
+    await expect.poll(() => logs.find((l) => l.msg === "request")?.reqId).toBe(ids[0]);
+  });
+
+  it("refuses WebSocket upgrades with 501", async () => {
+    const { url } = await startSidecar(upstream.url);
+    const socket = connect(Number(url.port), "127.0.0.1");
+    socket.write(
+      "GET /ws HTTP/1.1\r\nHost: x\r\nConnection: Upgrade\r\nUpgrade: websocket\r\nSec-WebSocket-Version: 13\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n\r\n",
+    );
     let text = "";
     socket.setEncoding("utf8");
     for await (const chunk of socket) text += chunk;

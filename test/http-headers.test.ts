@@ -95,6 +95,54 @@ describe("prepareUpstreamRequest", () => {
     ]);
   });
 
+  it("drops every header Connection names, special ones included, and every Proxy-* and Proxy", () => {
+    const raw = [
+      "Connection",
+      "close, X-Request-Id, Mcp-Session-Id, Accept, X-Forwarded-Proto, Host",
+      "X-Request-Id",
+      "r1",
+      "Mcp-Session-Id",
+      "s1",
+      "Accept",
+      "text/event-stream",
+      "X-Forwarded-Proto",
+      "https",
+      "Proxy",
+      "http://evil:1",
+      "Proxy-Foo",
+      "bar",
+      "Host",
+      "client.example",
+      "X-Kept",
+      "yes",
+    ];
+    const { headers } = prepareUpstreamRequest(raw, "u:1", forwarded);
+    expect(pairs(headers)).toEqual([
+      ["host", "u:1"],
+      ["X-Kept", "yes"],
+      ["x-forwarded-for", "10.0.0.9"],
+      ["x-forwarded-proto", "http"],
+      ["x-forwarded-host", "client.example"],
+    ]);
+  });
+
+  it("drops the names the sidecar owns (its auth header, injected headers)", () => {
+    const raw = ["Authorization", "Bearer k", "X-Api-Key", "spoof", "X-Other", "1"];
+    const { headers, info } = prepareUpstreamRequest(
+      raw,
+      "u:1",
+      forwarded,
+      new Set(["authorization", "x-api-key"]),
+    );
+    expect(pairs(headers).map(([name]) => name)).toEqual([
+      "host",
+      "X-Other",
+      "x-forwarded-for",
+      "x-forwarded-proto",
+    ]);
+    expect(info.authorization).toBe("Bearer k");
+  });
+
   it("picks up the client's request id", () => {
     expect(prepareUpstreamRequest(["X-Request-Id", "r-1"], "u:1", forwarded).info.requestId).toBe("r-1");
   });

@@ -1,4 +1,6 @@
 // The library API mirrors SIGTERM: close() is the graceful drain (idempotent), destroy() is immediate.
+import { once } from "node:events";
+import { request as httpRequest } from "node:http";
 import { describe, expect, it } from "vitest";
 import { deferred, openStream, send } from "./helpers/client.ts";
 import { useTestUpstream } from "./helpers/fixtures.ts";
@@ -86,6 +88,57 @@ describe("Sidecar.close()", () => {
     await stream.waitFor((t) => t.includes("acknowledged"));
     await sidecar.close();
     expect(await stream.ended).not.toContain("retry:");
+  });
+});
+
+describe("Sidecar.close() edge cases", () => {
+  it("counts work that arrives during --drain-delay, and waits for it", async () => {
+    const release = deferred();
+    upstream.handle(async (req, res) => {
+      req.resume();
+      await release.promise;
+      res.end("{}");
+    });
+    const { sidecar, url } = await startSidecar(upstream.url, [
+      "--drain-delay",
+      "300ms",
+      "--ready-probe",
+      "tcp",
+    ]);
+    const closing = sidecar.close();
+    let settled = false;
+    void closing.then(() => {
+      settled = true;
+    });
+    // Still serving during the delay: this call is accepted and must not be cut when it ends.
+    const call = send(new URL("/mcp", url), { method: "POST", body: "{}" });
+    await expect.poll(() => upstream.seen.length).toBe(1);
+    await expect.poll(() => sidecar.phase, { timeout: 5000 }).toBe("draining");
+    expect(settled).toBe(false);
+    release.resolve();
+    expect((await call).status).toBe(200);
+    expect(await closing).toEqual({ exitCode: 0, cut: 0, reason: "drained" });
+  });
+
+  it("answers a late client that stalls its upload 503 without waiting for the body, and still drains", async () => {
+    const release = deferred();
+    upstream.handle(async (req, res) => {
+      req.resume();
+      await release.promise;
+      res.end("{}");
+    });
+    const { sidecar, url } = await startSidecar(upstream.url, ["--ready-probe", "tcp"]);
+    const call = send(new URL("/mcp", url), { method: "POST", body: "{}" });
+    await expect.poll(() => sidecar.inFlight).toBe(1);
+    const closing = sidecar.close();
+    const late = httpRequest(new URL("/mcp", url), { method: "POST", headers: { "content-length": "100" } });
+    late.write('{"jsonrpc":"2.0",');
+    const [response] = (await once(late, "response")) as [import("node:http").IncomingMessage];
+    expect(response.statusCode).toBe(503);
+    late.destroy();
+    release.resolve();
+    await call;
+    expect(await closing).toEqual({ exitCode: 0, cut: 0, reason: "drained" });
   });
 });
 

@@ -8,7 +8,7 @@ import type { AgentEmulator } from "../agent/emulator/emulator.ts";
 import { createLogger } from "../proxy/logger.ts";
 import { AgentClient } from "../proxy/secrets/agent-client.ts";
 import { SecretsRuntime, type SecretsSettings } from "../proxy/secrets/runtime.ts";
-import { resolveValue, TrackedSecret } from "../proxy/secrets/secret-state.ts";
+import { PRIOR_CURRENT_MAX_MS, resolveValue, TrackedSecret } from "../proxy/secrets/secret-state.ts";
 import {
   InvalidSecretSpec,
   parseFileDelivery,
@@ -136,7 +136,7 @@ describe("resolveValue", () => {
 });
 
 describe("TrackedSecret", () => {
-  const s = (versionId: string, value: string) => ({
+  const s = (versionId: string, value = versionId) => ({
     arn: null,
     name: null,
     versionId,
@@ -144,16 +144,59 @@ describe("TrackedSecret", () => {
     secretString: value,
     secretBinary: undefined,
   });
+  const accepted = (secret: TrackedSecret) => secret.acceptedVersions().map((v) => v.versionId);
+
   it("detects a change by VersionId and keeps the prior current until the agent's AWSPREVIOUS catches up", () => {
     const secret = new TrackedSecret("k", true);
-    expect(secret.applyCurrent(s("A", "a"), 1)).toBe(true);
-    expect(secret.applyCurrent(s("A", "a"), 2)).toBe(false);
-    expect(secret.applyCurrent(s("B", "b"), 3)).toBe(true);
-    // The agent's AWSPREVIOUS entry is still the pre-rotation one (stale by up to a TTL).
-    secret.applyPrevious(s("Z", "z"), 4);
-    expect(secret.acceptedVersions().map((v) => v.versionId)).toEqual(["B", "Z", "A"]);
-    secret.applyPrevious(s("A", "a"), 5);
-    expect(secret.acceptedVersions().map((v) => v.versionId)).toEqual(["B", "A"]);
+    expect(secret.applyCurrent(s("A"), 1)).toBe(true);
+    secret.applyPrevious(s("Z"), 1);
+    expect(secret.applyCurrent(s("A"), 2)).toBe(false);
+    expect(secret.applyCurrent(s("B"), 3)).toBe(true);
+    // The agent's AWSPREVIOUS entry is still the pre-rotation one (stale by up to its TTL).
+    secret.applyPrevious(s("Z"), 4);
+    expect(accepted(secret)).toEqual(["B", "Z", "A"]);
+    secret.applyPrevious(s("A"), 5);
+    expect(accepted(secret)).toEqual(["B", "A"]);
+  });
+
+  it("retires a key rotated out twice between polls once AWSPREVIOUS has moved on", () => {
+    const secret = new TrackedSecret("k", true);
+    secret.applyCurrent(s("A"), 1);
+    secret.applyPrevious(s("Z"), 1);
+    secret.applyCurrent(s("C"), 2);
+    expect(accepted(secret)).toEqual(["C", "Z", "A"]);
+    secret.applyPrevious(s("B"), 3);
+    expect(accepted(secret)).toEqual(["C", "B"]);
+  });
+
+  it("retires the prior current after PRIOR_CURRENT_MAX_MS even if AWSPREVIOUS never answers", () => {
+    const secret = new TrackedSecret("k", true);
+    secret.applyCurrent(s("A"), 0);
+    secret.applyPrevious(undefined, 0);
+    secret.applyCurrent(s("B"), 10);
+    secret.applyPrevious(undefined, 10 + PRIOR_CURRENT_MAX_MS);
+    expect(accepted(secret)).toEqual(["B", "A"]);
+    secret.applyPrevious(undefined, 11 + PRIOR_CURRENT_MAX_MS);
+    expect(accepted(secret)).toEqual(["B"]);
+  });
+
+  it("never rolls back to an answer from a fetch that started before the one applied", () => {
+    const secret = new TrackedSecret("k", false);
+    secret.applyCurrent(s("A"), 1, 1);
+    expect(secret.applyCurrent(s("B"), 2, 3)).toBe(true);
+    expect(secret.applyCurrent(s("A"), 3, 2)).toBe(false);
+    expect(secret.current?.versionId).toBe("B");
+  });
+
+  it("goes stale on AWSCURRENT failures only: AWSPREVIOUS answers do not count as a refresh", () => {
+    const secret = new TrackedSecret("k", true);
+    secret.applyCurrent(s("A"), 1);
+    secret.recordFailure("unreachable", "x", 2);
+    secret.applyPrevious(undefined, 3);
+    secret.recordFailure("timeout", "y", 4, "previous");
+    expect(secret.lastSuccessAt).toBe(1);
+    expect(secret.consecutiveFailures).toBe(1);
+    expect(Object.fromEntries(secret.failures)).toEqual({ unreachable: 1, timeout: 1 });
   });
 });
 

@@ -7,7 +7,7 @@
 // the agent's ttl_seconds, except for a client that already presents the new API key: that triggers
 // one refreshNow (at most one per 5 s per secret), so it is accepted at once.
 
-import { createHash, timingSafeEqual } from "node:crypto";
+import { createHash, randomUUID, timingSafeEqual } from "node:crypto";
 import { mkdir, rename, rm, writeFile } from "node:fs/promises";
 import { dirname } from "node:path";
 import type { Logger } from "../logger.ts";
@@ -73,6 +73,10 @@ export class SecretsRuntime {
   #fileProblems = new Map<string, string>();
   #writtenFiles = new Map<string, string>();
   #startupAttempt = 0;
+  /** Orders fetches by start (see TrackedSecret.applyCurrent). */
+  #fetchSeq = 0;
+  /** Deliveries run one at a time: two would race on the same temp file. */
+  #delivering: Promise<void> = Promise.resolve();
 
   constructor(
     client: AgentClient,
@@ -169,6 +173,7 @@ export class SecretsRuntime {
   }
 
   async #refresh(secret: TrackedSecret, refreshNow: boolean): Promise<boolean> {
+    const seq = ++this.#fetchSeq;
     const [current, previous] = await Promise.all([
       this.#client.get({ secretId: secret.secretId, refreshNow }),
       secret.followsPrevious
@@ -180,7 +185,7 @@ export class SecretsRuntime {
     if (current.ok) {
       const wasLoaded = secret.loaded;
       const recovered = secret.consecutiveFailures > 0;
-      if (secret.applyCurrent(current.secret, now)) {
+      if (secret.applyCurrent(current.secret, now, seq)) {
         changed = true;
         this.#logger.info(
           { secret: secret.secretId, version: versionLabel(current.secret.versionId), onDemand: refreshNow },
@@ -196,7 +201,7 @@ export class SecretsRuntime {
       // No AWSPREVIOUS yet (a secret never rotated) is a normal answer, not a failure.
       if (previous.ok) changed = secret.applyPrevious(previous.secret, now) || changed;
       else if (previous.kind === "not_found") changed = secret.applyPrevious(undefined, now) || changed;
-      else this.#recordFailure(secret, previous);
+      else secret.recordFailure(previous.kind, previous.detail, now, "previous");
     }
     return changed;
   }
@@ -221,7 +226,13 @@ export class SecretsRuntime {
 
   // ---- deliveries ----
 
-  async #deliver(): Promise<void> {
+  #deliver(): Promise<void> {
+    const next = this.#delivering.then(() => this.#deliverNow());
+    this.#delivering = next.catch(() => {});
+    return next;
+  }
+
+  async #deliverNow(): Promise<void> {
     const problems: string[] = [];
     const auth = this.#settings.authSecret;
     if (auth) {
@@ -263,8 +274,11 @@ export class SecretsRuntime {
       return;
     }
     const stamp = `${current.versionId}#${delivery.ref.jsonKey ?? ""}`;
-    if (this.#writtenFiles.get(delivery.path) === stamp) return;
-    const temp = `${delivery.path}.${process.pid}.tmp`;
+    if (this.#writtenFiles.get(delivery.path) === stamp) {
+      this.#fileProblems.delete(delivery.path);
+      return;
+    }
+    const temp = `${delivery.path}.${randomUUID()}.tmp`;
     try {
       await mkdir(dirname(delivery.path), { recursive: true });
       await rm(temp, { force: true });

@@ -18,6 +18,9 @@ export function versionLabel(versionId: string): string {
   return createHash("sha256").update(versionId).digest("hex").slice(0, 12);
 }
 
+/** The agent's largest ttl_seconds: no AWSPREVIOUS it serves can be staler than this. */
+export const PRIOR_CURRENT_MAX_MS = 3_600_000;
+
 export type Resolved =
   | { readonly ok: true; readonly value: string | Buffer }
   | { readonly ok: false; readonly reason: string };
@@ -73,6 +76,10 @@ export class TrackedSecret {
   consecutiveFailures = 0;
   lastFailure: { readonly kind: AgentFailureKind; readonly detail: string; readonly at: number } | undefined;
   readonly failures = new Map<AgentFailureKind, number>();
+  /** The agent's AWSPREVIOUS when the current version last changed (to see it move on). */
+  #previousAtChange: string | undefined;
+  /** The sequence number of the fetch whose AWSCURRENT was applied last. */
+  #appliedSeq = 0;
   /** When the last on-demand refreshNow went out (rate limit). */
   lastOnDemandAt: number | undefined;
   onDemandCount = 0;
@@ -86,11 +93,22 @@ export class TrackedSecret {
     return this.current !== undefined;
   }
 
-  /** Applies a fetched AWSCURRENT; true when it is a different version (detected by VersionId). */
-  applyCurrent(secret: AgentSecret, now: number): boolean {
-    this.#succeeded(now);
+  /**
+   * Applies a fetched AWSCURRENT; true when it is a different version (detected by VersionId).
+   * `seq` orders fetches by when they started: an answer that started before the one applied last
+   * (a routine poll overtaken by an on-demand refreshNow) is not applied, so it cannot roll back.
+   */
+  applyCurrent(secret: AgentSecret, now: number, seq = this.#appliedSeq + 1): boolean {
+    this.lastAttemptAt = now;
+    this.lastSuccessAt = now;
+    this.consecutiveFailures = 0;
+    if (seq < this.#appliedSeq) return false;
+    this.#appliedSeq = seq;
     if (this.current?.versionId === secret.versionId) return false;
-    if (this.current !== undefined) this.priorCurrent = this.current;
+    if (this.current !== undefined) {
+      this.priorCurrent = this.current;
+      this.#previousAtChange = this.previous?.versionId;
+    }
     this.current = {
       versionId: secret.versionId,
       secretString: secret.secretString,
@@ -101,13 +119,17 @@ export class TrackedSecret {
     return true;
   }
 
-  /** Applies a fetched AWSPREVIOUS (or its absence); true when the accepted set changed. */
+  /**
+   * Applies a fetched AWSPREVIOUS (or its absence); true when the accepted set changed. It does not
+   * count as a refresh of the secret: only AWSCURRENT does (for --max-staleness and the logs).
+   */
   applyPrevious(secret: AgentSecret | undefined, now: number): boolean {
-    this.#succeeded(now);
-    const before = this.previous?.versionId;
+    const before = this.acceptedVersions()
+      .map((v) => v.versionId)
+      .join();
     if (secret === undefined || secret.versionId === this.current?.versionId) {
       this.previous = undefined;
-    } else if (before !== secret.versionId) {
+    } else if (this.previous?.versionId !== secret.versionId) {
       this.previous = {
         versionId: secret.versionId,
         secretString: secret.secretString,
@@ -115,18 +137,35 @@ export class TrackedSecret {
         since: now,
       };
     }
-    // Once the agent reports the prior current as AWSPREVIOUS it has caught up. Until then (its
-    // AWSPREVIOUS entry may be up to one TTL old) the prior current stays accepted.
-    if (this.priorCurrent !== undefined && this.previous?.versionId === this.priorCurrent.versionId)
-      this.priorCurrent = undefined;
-    return before !== this.previous?.versionId;
+    // The prior current stays accepted until the agent's AWSPREVIOUS has caught up with the change
+    // (its cache may serve the old AWSPREVIOUS for up to its TTL): once AWSPREVIOUS has moved on
+    // from what it was at the change, it is authoritative and the prior current goes (it is either
+    // AWSPREVIOUS itself, or was rotated out twice). PRIOR_CURRENT_MAX_MS bounds it in any case.
+    if (this.priorCurrent !== undefined) {
+      const caughtUp = this.previous?.versionId !== this.#previousAtChange;
+      const expired = now - (this.current?.since ?? now) > PRIOR_CURRENT_MAX_MS;
+      if (caughtUp || expired) this.priorCurrent = undefined;
+    }
+    return (
+      before !==
+      this.acceptedVersions()
+        .map((v) => v.versionId)
+        .join()
+    );
   }
 
-  recordFailure(kind: AgentFailureKind, detail: string, now: number): void {
+  /** A failed fetch. Only AWSCURRENT failures make the secret stale; AWSPREVIOUS ones are counted. */
+  recordFailure(
+    kind: AgentFailureKind,
+    detail: string,
+    now: number,
+    stage: "current" | "previous" = "current",
+  ): void {
+    this.failures.set(kind, (this.failures.get(kind) ?? 0) + 1);
+    if (stage === "previous") return;
     this.lastAttemptAt = now;
     this.consecutiveFailures++;
     this.lastFailure = { kind, detail, at: now };
-    this.failures.set(kind, (this.failures.get(kind) ?? 0) + 1);
   }
 
   /** Versions a client may present: current, the agent's previous, and the prior current. */
@@ -137,11 +176,5 @@ export class TrackedSecret {
         versions.push(version);
     }
     return versions;
-  }
-
-  #succeeded(now: number): void {
-    this.lastAttemptAt = now;
-    this.lastSuccessAt = now;
-    this.consecutiveFailures = 0;
   }
 }
