@@ -28,7 +28,9 @@ const HELP = `Usage: mcp-reference-server [options]
   --secret-header NAME     Header carrying the secret that secret_fingerprint reports (env MCP_SERVER_SECRET_HEADER)
   --secret-file PATH       File holding that secret, read per call (env MCP_SERVER_SECRET_FILE)
   --drain-timeout MS       On SIGTERM, wait at most this long for in-flight requests (env MCP_SERVER_DRAIN_TIMEOUT; default 25000)
-  -h, --help               This help`;
+  -h, --help               This help
+
+  healthcheck              Exit 0 when 127.0.0.1:$MCP_SERVER_PORT/health answers 200, else 1`;
 
 interface ServerSettings {
   port: number;
@@ -41,6 +43,24 @@ interface ServerSettings {
   secretFile: string | undefined;
   drainTimeoutMs: number;
 }
+
+/**
+ * `healthcheck`: exit 0 when this server's /health answers 200 within 2 s, else 1. An exec-form
+ * container health check: the runtime image has no shell and no curl.
+ */
+async function healthcheck(): Promise<never> {
+  const port = process.env.MCP_SERVER_PORT || "3000";
+  try {
+    const response = await fetch(`http://127.0.0.1:${port}/health`, { signal: AbortSignal.timeout(2000) });
+    await response.body?.cancel();
+    process.exit(response.status === 200 ? 0 : 1);
+  } catch (error) {
+    process.stderr.write(`healthcheck: ${(error as Error).message}\n`);
+    process.exit(1);
+  }
+}
+
+if (process.argv[2] === "healthcheck") await healthcheck();
 
 function readSettings(): ServerSettings {
   const { values } = parseArgs({

@@ -68,7 +68,7 @@ describe("reference server (SDK 1.x, 2025-11-25 sessions)", () => {
         await client.callTool({ name: "broadcast", arguments: { message: "on-the-get-stream" } });
         expect(notes.has("on-the-get-stream")).toBe(true);
       },
-      { timeout: 10_000, interval: 50 },
+      { timeout: 20_000, interval: 50 },
     );
     await transport.terminateSession();
     const afterDelete = await send(url, {
@@ -176,10 +176,13 @@ describe("reference server (SDK 1.x, 2025-11-25 sessions)", () => {
       "mcp-protocol-version": "2025-11-25",
     };
     // The client's own GET stream is open (or opening); a second one gets 409 from the SDK.
-    await vi.waitFor(async () => {
-      const second = await send(proxied, { headers });
-      expect(second.status).toBe(409);
-    });
+    await vi.waitFor(
+      async () => {
+        const second = await send(proxied, { headers });
+        expect(second.status).toBe(409);
+      },
+      { timeout: 20_000, interval: 50 },
+    );
     await client.close();
   });
 });
@@ -340,7 +343,7 @@ describe("SDK 2.x pair in 2026-07-28 mode (stateless, Mcp-Method headers, subscr
     );
     const subscription = await client.listen({ toolsListChanged: true });
     sdk2Handler.notify.toolsChanged();
-    await vi.waitFor(() => expect(changes).toEqual(["tools/list_changed"]));
+    await vi.waitFor(() => expect(changes).toEqual(["tools/list_changed"]), { timeout: 20_000 });
     await subscription.close();
     await client.close();
     return { version, tools, echo: echo.content, slow: slow.content, progress, changes };

@@ -1,0 +1,190 @@
+// The container files checked without a container engine: the Dockerfiles parsed (dockerfile-ast,
+// the parser behind VS Code's Docker support) and held to the rules the images promise, and
+// docker-compose.yml parsed and checked against the images and the sidecar's own configuration.
+// The images themselves are built and run by scripts/container-proof.sh (npm run containers).
+
+import { existsSync, readFileSync } from "node:fs";
+import { DockerfileParser, type Instruction } from "dockerfile-ast";
+import { describe, expect, it } from "vitest";
+import { parse as parseYaml } from "yaml";
+import { readAgentConfig } from "../agent/emulator/config.ts";
+import { parseSecretsDocument } from "../agent/emulator/secrets-file.ts";
+import { parseConfig } from "../proxy/config.ts";
+import { node, ROOT } from "./helpers/processes.ts";
+
+function dockerfile(path: string) {
+  const text = readFileSync(new URL(`../${path}`, import.meta.url), "utf8");
+  const parsed = DockerfileParser.parse(text);
+  const instructions = parsed.getInstructions();
+  const froms = instructions.filter((i) => i.getKeyword() === "FROM");
+  const lastFrom = froms.at(-1) as Instruction;
+  const finalStage = instructions.filter(
+    (i) => (i.getRange()?.start.line ?? 0) > (lastFrom.getRange()?.start.line ?? 0),
+  );
+  const args = (keyword: string, stage: Instruction[] = instructions) =>
+    stage.filter((i) => i.getKeyword() === keyword).map((i) => i.getArgumentsContent() ?? "");
+  return {
+    text,
+    instructions,
+    froms,
+    finalStage,
+    args,
+    initialArgs: parsed.getInitialARGs().map((a) => a.getArgumentsContent() ?? ""),
+  };
+}
+
+describe.each(["proxy/Dockerfile", "server/Dockerfile", "agent/Dockerfile"])("%s", (path) => {
+  const file = dockerfile(path);
+
+  it("takes its base images as ARGs whose defaults are real, pinned registry references", () => {
+    expect(file.froms.length).toBeGreaterThanOrEqual(2);
+    for (const from of file.froms.map((f) => f.getArgumentsContent() ?? ""))
+      expect(from).toMatch(/^\$\{[A-Z_]+\}/);
+    const defaults = file.initialArgs.filter((a) => /_IMAGE=/.test(a));
+    expect(defaults.length).toBe(2);
+    for (const value of defaults) {
+      expect(value).toMatch(/=(docker\.io|gcr\.io)\//);
+      expect(value).not.toMatch(/:latest$/);
+    }
+  });
+
+  it("runs as the non-root user 65532, exec-form entrypoint, in a distroless runtime", () => {
+    expect(file.args("USER", file.finalStage)).toEqual(["65532:65532"]);
+    const entrypoint = file.args("ENTRYPOINT", file.finalStage);
+    expect(entrypoint).toHaveLength(1);
+    expect(JSON.parse(entrypoint[0] as string)).toEqual(expect.any(Array));
+    expect(file.initialArgs.find((a) => a.startsWith("RUNTIME_IMAGE="))).toMatch(
+      /gcr\.io\/distroless\/.*:nonroot$/,
+    );
+    // Nothing in the final stage runs a command (there is no shell to run it).
+    expect(file.args("RUN", file.finalStage)).toEqual([]);
+  });
+});
+
+describe.each(["proxy/Dockerfile", "server/Dockerfile"])("%s (Node images)", (path) => {
+  const file = dockerfile(path);
+
+  it("installs production dependencies only, from the lockfile, before copying any source", () => {
+    const run = file.args("RUN").join("\n");
+    expect(run).toContain("npm ci --omit=dev");
+    const order = file.instructions.map((i) => `${i.getKeyword()} ${i.getArgumentsContent()}`);
+    const manifests = order.findIndex((line) => line === "COPY package.json package-lock.json ./");
+    const install = order.findIndex((line) => line.startsWith("RUN npm ci"));
+    const firstSource = order.findIndex((line) => /^COPY (proxy|server|bin|agent)/.test(line));
+    expect(manifests).toBeGreaterThanOrEqual(0);
+    expect(manifests).toBeLessThan(install);
+    expect(install).toBeLessThan(firstSource);
+    expect(file.finalStage.map((i) => i.toString())).toContain(
+      "COPY --from=deps /app/node_modules ./node_modules",
+    );
+  });
+
+  it("stops on SIGTERM and documents its exec-form health check", () => {
+    expect(file.args("STOPSIGNAL", file.finalStage)).toEqual(["SIGTERM"]);
+    expect(file.text).toMatch(
+      /\["CMD", "\/nodejs\/bin\/node", "\/app\/(proxy\/cli|server\/main)\.ts", "healthcheck"\]/,
+    );
+  });
+});
+
+describe("agent/Dockerfile", () => {
+  const file = dockerfile("agent/Dockerfile");
+  it("builds a pinned release of aws/aws-secretsmanager-agent from source, with the probe, and its config", () => {
+    expect(file.text).toContain("ARG AGENT_VERSION=v2.0.0");
+    expect(file.text).toContain(
+      "https://github.com/aws/aws-secretsmanager-agent/archive/refs/tags/${AGENT_VERSION}.tar.gz",
+    );
+    expect(file.args("RUN").join("\n")).toContain(
+      "cargo build --release --locked -p aws_secretsmanager_agent",
+    );
+    expect(file.finalStage.map((i) => i.toString())).toEqual(
+      expect.arrayContaining([
+        "COPY --from=build /probe/target/release/agent-probe /usr/local/bin/agent-probe",
+        "COPY agent/config.toml /etc/aws-secretsmanager-agent/config.toml",
+      ]),
+    );
+    expect(existsSync(new URL("../agent/probe/Cargo.lock", import.meta.url))).toBe(true);
+  });
+});
+
+describe(".dockerignore", () => {
+  it("keeps tests, node_modules, secrets and infra out of the build context", () => {
+    const lines = readFileSync(new URL("../.dockerignore", import.meta.url), "utf8").split("\n");
+    expect(lines[lines.findIndex((l) => !l.startsWith("#") && l.trim())]).toBe("**");
+    const allowed = lines.filter((l) => l.startsWith("!"));
+    for (const entry of allowed) expect(entry).not.toMatch(/test|node_modules|infra|compose|\.env/);
+  });
+});
+
+describe("docker-compose.yml", () => {
+  const compose = parseYaml(readFileSync(new URL("../docker-compose.yml", import.meta.url), "utf8"), {
+    merge: true,
+  }) as {
+    services: Record<string, Record<string, unknown>>;
+  };
+  const { server, sidecar, agent } = compose.services as Record<string, Record<string, unknown>>;
+  const env = (service: Record<string, unknown> | undefined) =>
+    (service?.environment ?? {}) as Record<string, string>;
+
+  it("has the three services of the ECS task, built from the project's Dockerfiles", () => {
+    expect(Object.keys(compose.services).sort()).toEqual(["agent", "server", "sidecar"]);
+    for (const service of [server, sidecar]) {
+      const build = service?.build as { dockerfile: string };
+      expect(existsSync(new URL(`../${build.dockerfile}`, import.meta.url))).toBe(true);
+    }
+    expect(agent?.image).toBe(sidecar?.image);
+    for (const service of [server, sidecar, agent]) expect(service?.read_only).toBe(true);
+  });
+
+  it("configures the sidecar with values its own parser accepts, pointing at the server's port", () => {
+    const parsed = parseConfig([], env(sidecar));
+    if (parsed.kind !== "config") throw new Error(JSON.stringify(parsed));
+    expect(parsed.config.upstream.origin).toBe(`http://server:${env(server).MCP_SERVER_PORT}`);
+    expect(sidecar?.ports).toEqual([`${parsed.config.port}:${parsed.config.port}`]);
+    const allowedHosts = (server?.command as string[])[
+      (server?.command as string[]).indexOf("--allowed-hosts") + 1
+    ];
+    expect(allowedHosts?.split(",")).toContain("server");
+    // Docker's SIGKILL comes after stop_grace_period: it must leave the drain its time.
+    expect(Number.parseInt(String(sidecar?.stop_grace_period), 10) * 1000).toBeGreaterThan(
+      parsed.config.drainTimeoutMs,
+    );
+  });
+
+  it("runs the agent emulator in the sidecar's network namespace, on the port the sidecar asks, with the same token and a read-only secrets file naming every secret the sidecar uses", () => {
+    const parsed = parseConfig([], env(sidecar));
+    if (parsed.kind !== "config") throw new Error("bad config");
+    expect(agent?.network_mode).toBe("service:sidecar");
+    const command = agent?.command as string[];
+    expect(command[command.indexOf("--port") + 1]).toBe(parsed.config.secretsAgent.port);
+    expect(env(agent).AWS_TOKEN).toBe(env(sidecar).AWS_TOKEN);
+    const volume = (agent?.volumes as string[])[0] as string;
+    expect(volume).toMatch(/:ro$/);
+    const [hostPath, containerPath] = volume.split(":");
+    expect(command[command.indexOf("--secrets") + 1]).toBe(containerPath);
+    const secrets = parseSecretsDocument(
+      parseYaml(readFileSync(`${ROOT}${hostPath?.replace(/^\.\//, "")}`, "utf8")),
+    );
+    const names = secrets.map((secret) => secret.name);
+    for (const ref of [parsed.config.authSecret, ...parsed.config.injectHeaders.map((d) => d.ref)])
+      expect(names).toContain(ref?.secretId);
+    const configPath = command[command.indexOf("--config") + 1] as string;
+    expect(configPath).toBe("/app/agent/config.toml");
+    expect(readAgentConfig(`${ROOT}agent/config.toml`).settings.cache.ttlMs).toBe(30_000);
+  });
+
+  it("orders start-up on health: the sidecar waits for a healthy server; health checks are exec form on real subcommands", async () => {
+    expect(sidecar?.depends_on).toEqual({ server: { condition: "service_healthy" } });
+    for (const service of [server, sidecar, agent]) {
+      const test = (service?.healthcheck as { test: string[] }).test;
+      expect(test[0]).toBe("CMD");
+      expect(test[1]).toBe("/nodejs/bin/node");
+    }
+    // The subcommands exist: against nothing listening, each exits 1 (not 2, not a crash).
+    const probes = [
+      node("server/main.ts", ["healthcheck"], { MCP_SERVER_PORT: "1" }),
+      node("proxy/cli.ts", ["healthcheck", "--url", "http://127.0.0.1:1/ping"]),
+    ];
+    for (const probe of probes) expect((await probe.exited).code).toBe(1);
+  });
+});
