@@ -68,7 +68,7 @@ describe.each(["proxy/Dockerfile", "server/Dockerfile"])("%s (Node images)", (pa
     const run = file.args("RUN").join("\n");
     expect(run).toContain("npm ci --omit=dev");
     const order = file.instructions.map((i) => `${i.getKeyword()} ${i.getArgumentsContent()}`);
-    const manifests = order.findIndex((line) => line === "COPY package.json package-lock.json ./");
+    const manifests = order.indexOf("COPY package.json package-lock.json ./");
     const install = order.findIndex((line) => line.startsWith("RUN npm ci"));
     const firstSource = order.findIndex((line) => /^COPY (proxy|server|bin|agent)/.test(line));
     expect(manifests).toBeGreaterThanOrEqual(0);
@@ -91,8 +91,9 @@ describe("agent/Dockerfile", () => {
   const file = dockerfile("agent/Dockerfile");
   it("builds a pinned release of aws/aws-secretsmanager-agent from source, with the probe, and its config", () => {
     expect(file.text).toContain("ARG AGENT_VERSION=v2.0.0");
+    const versionVariable = ["$", "{AGENT_VERSION}"].join("");
     expect(file.text).toContain(
-      "https://github.com/aws/aws-secretsmanager-agent/archive/refs/tags/${AGENT_VERSION}.tar.gz",
+      `https://github.com/aws/aws-secretsmanager-agent/archive/refs/tags/${versionVariable}.tar.gz`,
     );
     expect(file.args("RUN").join("\n")).toContain(
       "cargo build --release --locked -p aws_secretsmanager_agent",
@@ -122,18 +123,25 @@ describe("docker-compose.yml", () => {
   }) as {
     services: Record<string, Record<string, unknown>>;
   };
-  const { server, sidecar, agent } = compose.services as Record<string, Record<string, unknown>>;
+  const service = (name: string): Record<string, unknown> => {
+    const found = compose.services[name];
+    if (!found) throw new Error(`docker-compose.yml has no service ${name}`);
+    return found;
+  };
+  const server = service("server");
+  const sidecar = service("sidecar");
+  const agent = service("agent");
   const env = (service: Record<string, unknown> | undefined) =>
     (service?.environment ?? {}) as Record<string, string>;
 
   it("has the three services of the ECS task, built from the project's Dockerfiles", () => {
     expect(Object.keys(compose.services).sort()).toEqual(["agent", "server", "sidecar"]);
-    for (const service of [server, sidecar]) {
-      const build = service?.build as { dockerfile: string };
+    for (const of of [server, sidecar]) {
+      const build = of.build as { dockerfile: string };
       expect(existsSync(new URL(`../${build.dockerfile}`, import.meta.url))).toBe(true);
     }
     expect(agent?.image).toBe(sidecar?.image);
-    for (const service of [server, sidecar, agent]) expect(service?.read_only).toBe(true);
+    for (const of of [server, sidecar, agent]) expect(of.read_only).toBe(true);
   });
 
   it("configures the sidecar with values its own parser accepts, pointing at the server's port", () => {
@@ -141,9 +149,8 @@ describe("docker-compose.yml", () => {
     if (parsed.kind !== "config") throw new Error(JSON.stringify(parsed));
     expect(parsed.config.upstream.origin).toBe(`http://server:${env(server).MCP_SERVER_PORT}`);
     expect(sidecar?.ports).toEqual([`${parsed.config.port}:${parsed.config.port}`]);
-    const allowedHosts = (server?.command as string[])[
-      (server?.command as string[]).indexOf("--allowed-hosts") + 1
-    ];
+    const serverCommand = server.command as string[];
+    const allowedHosts = serverCommand[serverCommand.indexOf("--allowed-hosts") + 1];
     expect(allowedHosts?.split(",")).toContain("server");
     // Docker's SIGKILL comes after stop_grace_period: it must leave the drain its time.
     expect(Number.parseInt(String(sidecar?.stop_grace_period), 10) * 1000).toBeGreaterThan(
@@ -158,7 +165,7 @@ describe("docker-compose.yml", () => {
     const command = agent?.command as string[];
     expect(command[command.indexOf("--port") + 1]).toBe(parsed.config.secretsAgent.port);
     expect(env(agent).AWS_TOKEN).toBe(env(sidecar).AWS_TOKEN);
-    const volume = (agent?.volumes as string[])[0] as string;
+    const volume = (agent.volumes as string[])[0] as string;
     expect(volume).toMatch(/:ro$/);
     const [hostPath, containerPath] = volume.split(":");
     expect(command[command.indexOf("--secrets") + 1]).toBe(containerPath);
@@ -175,8 +182,8 @@ describe("docker-compose.yml", () => {
 
   it("orders start-up on health: the sidecar waits for a healthy server; health checks are exec form on real subcommands", async () => {
     expect(sidecar?.depends_on).toEqual({ server: { condition: "service_healthy" } });
-    for (const service of [server, sidecar, agent]) {
-      const test = (service?.healthcheck as { test: string[] }).test;
+    for (const of of [server, sidecar, agent]) {
+      const test = (of.healthcheck as { test: string[] }).test;
       expect(test[0]).toBe("CMD");
       expect(test[1]).toBe("/nodejs/bin/node");
     }

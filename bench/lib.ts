@@ -1,0 +1,229 @@
+// Benchmark plumbing: processes, /proc readings, wrk runs, nginx configs. Loopback only.
+
+import { type ChildProcess, spawn } from "node:child_process";
+import { once } from "node:events";
+import { mkdtempSync, openSync, readFileSync, writeFileSync } from "node:fs";
+import { createServer } from "node:net";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { fileURLToPath } from "node:url";
+
+export const ROOT = fileURLToPath(new URL("..", import.meta.url));
+export const WORK = mkdtempSync(join(tmpdir(), "mcp-sidecar-bench-"));
+const DEV_NULL = openSync("/dev/null", "w");
+const CLOCK_TICKS_PER_SECOND = 100;
+const children = new Set<ChildProcess>();
+
+export function median(values: number[]): number {
+  const sorted = [...values].sort((a, b) => a - b);
+  const mid = Math.floor(sorted.length / 2);
+  return sorted.length % 2
+    ? (sorted[mid] as number)
+    : ((sorted[mid - 1] as number) + (sorted[mid] as number)) / 2;
+}
+
+export async function freePort(): Promise<number> {
+  const server = createServer();
+  server.listen(0, "127.0.0.1");
+  await once(server, "listening");
+  const port = (server.address() as { port: number }).port;
+  await new Promise((resolve) => server.close(resolve));
+  return port;
+}
+
+export function has(command: string): boolean {
+  for (const dir of (process.env.PATH ?? "").split(":").concat(["/usr/sbin", "/usr/bin"])) {
+    try {
+      readFileSync(join(dir, command));
+      return true;
+    } catch {
+      // not here
+    }
+  }
+  return false;
+}
+
+/** Starts a process whose output is discarded (a proxy writing logs costs the same to /dev/null). */
+export function startQuiet(command: string, args: string[], env: Record<string, string> = {}): ChildProcess {
+  const child = spawn(command, args, {
+    cwd: ROOT,
+    stdio: ["ignore", DEV_NULL, "pipe"],
+    env: { ...process.env, ...env },
+  });
+  children.add(child);
+  child.once("exit", () => children.delete(child));
+  return child;
+}
+
+export async function stop(child: ChildProcess | undefined): Promise<void> {
+  if (!child || child.exitCode !== null || child.signalCode !== null) return;
+  const exited = once(child, "exit");
+  child.kill("SIGKILL");
+  await exited;
+}
+
+export async function stopAll(): Promise<void> {
+  await Promise.all([...children].map((child) => stop(child)));
+}
+
+export async function waitForHttp(url: string, wantStatus = 200, timeoutMs = 10_000): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (Date.now() < deadline) {
+    try {
+      const response = await fetch(url);
+      await response.body?.cancel();
+      if (response.status === wantStatus) return;
+    } catch {
+      // not up yet
+    }
+    await new Promise((resolve) => setTimeout(resolve, 2));
+  }
+  throw new Error(`${url} did not answer ${wantStatus} within ${timeoutMs} ms`);
+}
+
+/** utime + stime of the processes, in seconds. */
+export function cpuSeconds(pids: number[]): number {
+  let ticks = 0;
+  for (const pid of pids) {
+    const stat = readFileSync(`/proc/${pid}/stat`, "utf8");
+    const fields = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
+    ticks += Number(fields[11]) + Number(fields[12]);
+  }
+  return ticks / CLOCK_TICKS_PER_SECOND;
+}
+
+export function rssBytes(pid: number): number {
+  const status = readFileSync(`/proc/${pid}/status`, "utf8");
+  return Number(/VmRSS:\s+(\d+) kB/.exec(status)?.[1] ?? 0) * 1024;
+}
+
+export function childPids(pid: number): number[] {
+  try {
+    return readFileSync(`/proc/${pid}/task/${pid}/children`, "utf8")
+      .trim()
+      .split(/\s+/)
+      .filter(Boolean)
+      .map(Number);
+  } catch {
+    return [];
+  }
+}
+
+export interface WrkResult {
+  readonly requests: number;
+  readonly seconds: number;
+  readonly rps: number;
+  readonly errors: number;
+  readonly non2xx: number;
+  readonly p50ms: number;
+  readonly p99ms: number;
+}
+
+const WRK_SCRIPT = join(WORK, "post.lua");
+writeFileSync(
+  WRK_SCRIPT,
+  `wrk.method = "POST"
+wrk.body = '{"jsonrpc":"2.0","id":1,"method":"tools/call","params":{"name":"echo","arguments":{"message":"hi"}}}'
+wrk.headers["Content-Type"] = "application/json"
+wrk.headers["Accept"] = "application/json, text/event-stream"
+done = function(summary, latency, requests)
+  local e = summary.errors
+  io.write(string.format('RESULT {"requests":%d,"us":%d,"errors":%d,"non2xx":%d,"p50":%d,"p99":%d}\\n',
+    summary.requests, summary.duration, e.connect + e.read + e.write + e.timeout, e.status,
+    latency:percentile(50), latency:percentile(99)))
+end
+`,
+);
+
+export async function wrk(url: string, seconds: number, connections: number): Promise<WrkResult> {
+  const child = spawn("wrk", ["-t1", `-c${connections}`, `-d${seconds}s`, "-s", WRK_SCRIPT, url], {
+    stdio: ["ignore", "pipe", "pipe"],
+  });
+  let output = "";
+  child.stdout.setEncoding("utf8").on("data", (chunk: string) => {
+    output += chunk;
+  });
+  const [code] = (await once(child, "exit")) as [number];
+  const line = output.split("\n").find((l) => l.startsWith("RESULT "));
+  if (code !== 0 || !line) throw new Error(`wrk failed (${code}): ${output}`);
+  const r = JSON.parse(line.slice(7)) as {
+    requests: number;
+    us: number;
+    errors: number;
+    non2xx: number;
+    p50: number;
+    p99: number;
+  };
+  const elapsed = r.us / 1e6;
+  return {
+    requests: r.requests,
+    seconds: elapsed,
+    rps: r.requests / elapsed,
+    errors: r.errors,
+    non2xx: r.non2xx,
+    p50ms: r.p50 / 1000,
+    p99ms: r.p99 / 1000,
+  };
+}
+
+/** nginx as a keep-alive reverse proxy with buffering off, one worker (like the one Node thread). */
+export function nginxProxyConfig(listen: number, upstreamPort: number): string {
+  return `worker_processes 1;
+pid ${WORK}/nginx-proxy-${listen}.pid;
+error_log /dev/null crit;
+events { worker_connections 16384; }
+http {
+  access_log /dev/null;
+  client_body_temp_path ${WORK}/body-${listen};
+  proxy_temp_path ${WORK}/proxy-${listen};
+  fastcgi_temp_path ${WORK}/fcgi-${listen};
+  uwsgi_temp_path ${WORK}/uwsgi-${listen};
+  scgi_temp_path ${WORK}/scgi-${listen};
+  upstream mcp { server 127.0.0.1:${upstreamPort}; keepalive 256; }
+  server {
+    listen 127.0.0.1:${listen};
+    location / {
+      proxy_pass http://mcp;
+      proxy_http_version 1.1;
+      proxy_set_header Connection "";
+      proxy_set_header Host $proxy_host;
+      proxy_set_header X-Forwarded-For $proxy_add_x_forwarded_for;
+      proxy_set_header X-Forwarded-Proto $scheme;
+      proxy_buffering off;
+      proxy_request_buffering off;
+      proxy_read_timeout 3600s;
+    }
+  }
+}
+`;
+}
+
+/** nginx answering a tools/call POST with a fixed JSON-RPC result: an upstream that costs ~nothing. */
+export function nginxUpstreamConfig(listen: number): string {
+  return `worker_processes 1;
+pid ${WORK}/nginx-upstream-${listen}.pid;
+error_log /dev/null crit;
+events { worker_connections 16384; }
+http {
+  access_log off;
+  client_body_temp_path ${WORK}/ubody-${listen};
+  keepalive_requests 1000000;
+  server {
+    listen 127.0.0.1:${listen};
+    location / {
+      default_type application/json;
+      return 200 '{"jsonrpc":"2.0","id":1,"result":{"content":[{"type":"text","text":"hi"}]}}';
+    }
+  }
+}
+`;
+}
+
+export async function startNginx(config: string, name: string): Promise<ChildProcess> {
+  const file = join(WORK, `${name}.conf`);
+  writeFileSync(file, config);
+  const child = startQuiet("nginx", ["-p", WORK, "-c", file, "-g", "daemon off;"]);
+  await new Promise((resolve) => setTimeout(resolve, 300));
+  if (child.exitCode !== null) throw new Error(`nginx ${name} exited ${child.exitCode}`);
+  return child;
+}

@@ -1,0 +1,487 @@
+// npm run bench: the sidecar against nginx (and the upstream directly) on the same machine, in the
+// same run. Prints a table of medians and ratios, writes bench/results/<time>.json and, with
+// --chart FILE, an SVG chart of the ratios.
+//
+//   npm run bench                      all scenarios, 3 runs each
+//   npm run bench -- --runs 5 --seconds 10 --streams 2000 --chart docs/performance.svg
+//   npm run bench -- --only overhead,latency
+//
+// Scenarios (issue 8): 1 overhead (saturated, CPU per request of the proxy process, from /proc);
+// 2 latency at a fixed rate, open loop; 3 MCP end to end with the reference server (JSON and SSE);
+// 4 idle SSE streams: RSS and keepalives; 5 start-up time to /ready and idle RSS.
+
+import { spawn } from "node:child_process";
+import { once } from "node:events";
+import { mkdirSync, writeFileSync } from "node:fs";
+import { connect, type Socket } from "node:net";
+import { cpus, totalmem } from "node:os";
+import { join } from "node:path";
+import { parseArgs } from "node:util";
+import {
+  childPids,
+  cpuSeconds,
+  freePort,
+  has,
+  median,
+  nginxProxyConfig,
+  nginxUpstreamConfig,
+  ROOT,
+  rssBytes,
+  startNginx,
+  startQuiet,
+  stop,
+  stopAll,
+  waitForHttp,
+  wrk,
+} from "./lib.ts";
+
+const { values } = parseArgs({
+  options: {
+    runs: { type: "string", default: "3" },
+    seconds: { type: "string", default: "8" },
+    connections: { type: "string", default: "64" },
+    rate: { type: "string", default: "1000" },
+    streams: { type: "string", default: "2000" },
+    only: { type: "string" },
+    chart: { type: "string" },
+    out: { type: "string" },
+  },
+});
+const RUNS = Number(values.runs);
+const SECONDS = Number(values.seconds);
+const CONNECTIONS = Number(values.connections);
+const RATE = Number(values.rate);
+const STREAMS = Number(values.streams);
+const only = values.only ? new Set(values.only.split(",")) : undefined;
+const want = (name: string) => !only || only.has(name);
+const NODE = process.execPath;
+const results: Record<string, unknown> = {
+  machine: {
+    cpus: cpus().length,
+    cpuModel: cpus()[0]?.model,
+    memoryGiB: Math.round(totalmem() / 2 ** 30),
+    node: process.version,
+  },
+  settings: { runs: RUNS, seconds: SECONDS, connections: CONNECTIONS, rate: RATE, streams: STREAMS },
+};
+const table: string[][] = [];
+const row = (...cells: (string | number)[]) =>
+  table.push(cells.map((c) => (typeof c === "number" ? fmt(c) : c)));
+function fmt(n: number): string {
+  if (!Number.isFinite(n)) return "-";
+  if (Math.abs(n) >= 100) return Math.round(n).toLocaleString("en-US");
+  if (Math.abs(n) >= 10) return n.toFixed(1);
+  return n.toFixed(2);
+}
+
+const haveNginx = has("nginx");
+const haveWrk = has("wrk");
+if (!haveNginx)
+  process.stderr.write("bench: nginx not found (apt-get install nginx): the nginx columns are skipped\n");
+if (!haveWrk)
+  process.stderr.write("bench: wrk not found (apt-get install wrk): saturation scenarios are skipped\n");
+
+async function startSidecar(upstream: string, extra: string[] = []) {
+  const port = await freePort();
+  const child = startQuiet(NODE, [
+    "proxy/cli.ts",
+    "--upstream",
+    upstream,
+    "--port",
+    String(port),
+    "--host",
+    "127.0.0.1",
+    ...extra,
+  ]);
+  await waitForHttp(`http://127.0.0.1:${port}/health`);
+  return { child, url: `http://127.0.0.1:${port}`, pid: child.pid as number };
+}
+
+async function startUpstream() {
+  if (haveNginx) {
+    const port = await freePort();
+    const child = await startNginx(nginxUpstreamConfig(port), `upstream-${port}`);
+    return { child, url: `http://127.0.0.1:${port}` };
+  }
+  const port = await freePort();
+  const child = startQuiet(NODE, [
+    "-e",
+    `require("http").createServer((q,s)=>{q.resume();q.on("end",()=>{s.writeHead(200,{"content-type":"application/json"});s.end('{"jsonrpc":"2.0","id":1,"result":{"content":[{"type":"text","text":"hi"}]}}')})}).listen(${port},"127.0.0.1")`,
+  ]);
+  await waitForHttp(`http://127.0.0.1:${port}/`);
+  return { child, url: `http://127.0.0.1:${port}` };
+}
+
+async function startNginxProxy(upstreamUrl: string) {
+  const port = await freePort();
+  const child = await startNginx(nginxProxyConfig(port, Number(new URL(upstreamUrl).port)), `proxy-${port}`);
+  const pids = [child.pid as number, ...childPids(child.pid as number)];
+  return { child, url: `http://127.0.0.1:${port}`, pids };
+}
+
+// ---- 1. overhead at saturation ----
+async function overhead() {
+  if (!haveWrk) return;
+  const upstream = await startUpstream();
+  const sidecar = await startSidecar(upstream.url);
+  const nginx = haveNginx ? await startNginxProxy(upstream.url) : undefined;
+  const targets: { name: string; url: string; pids: number[] }[] = [
+    { name: "direct", url: upstream.url, pids: [] },
+    { name: "sidecar", url: sidecar.url, pids: [sidecar.pid] },
+    ...(nginx ? [{ name: "nginx", url: nginx.url, pids: nginx.pids }] : []),
+  ];
+  const samples = new Map<string, { rps: number[]; cpuUs: number[]; errors: number }>();
+  for (const t of targets) await wrk(`${t.url}/mcp`, 2, CONNECTIONS); // warm-up (JIT, pools)
+  for (let run = 0; run < RUNS; run++) {
+    // Interleaved, so drift on a noisy machine hits every target alike.
+    for (const target of targets) {
+      const before = target.pids.length ? cpuSeconds(target.pids) : 0;
+      const result = await wrk(`${target.url}/mcp`, SECONDS, CONNECTIONS);
+      const cpu = target.pids.length ? cpuSeconds(target.pids) - before : Number.NaN;
+      const entry = samples.get(target.name) ?? { rps: [], cpuUs: [], errors: 0 };
+      entry.rps.push(result.rps);
+      entry.cpuUs.push((cpu / result.requests) * 1e6);
+      entry.errors += result.errors + result.non2xx;
+      samples.set(target.name, entry);
+    }
+  }
+  const summary = Object.fromEntries(
+    [...samples].map(([name, s]) => [
+      name,
+      { rps: median(s.rps), cpuUsPerRequest: median(s.cpuUs), errors: s.errors },
+    ]),
+  );
+  results.overhead = summary;
+  const side = summary.sidecar as { rps: number; cpuUsPerRequest: number; errors: number };
+  const ng = summary.nginx as { rps: number; cpuUsPerRequest: number } | undefined;
+  row(
+    "1 overhead",
+    "requests/s at saturation",
+    (summary.direct as { rps: number }).rps,
+    side.rps,
+    ng?.rps ?? Number.NaN,
+    ng ? side.rps / ng.rps : Number.NaN,
+    ">= 0.8",
+  );
+  row(
+    "1 overhead",
+    "proxy CPU per request (us)",
+    Number.NaN,
+    side.cpuUsPerRequest,
+    ng?.cpuUsPerRequest ?? Number.NaN,
+    ng ? side.cpuUsPerRequest / ng.cpuUsPerRequest : Number.NaN,
+    "<= 1.5",
+  );
+  await Promise.all([stop(upstream.child), stop(sidecar.child), stop(nginx?.child)]);
+}
+
+// ---- 2. latency at a fixed rate (open loop) ----
+async function openLoop(url: string): Promise<{ p50: number; p99: number; errors: number }> {
+  const child = spawn(
+    NODE,
+    ["bench/open-loop.ts", `${url}/mcp`, String(RATE), String(Math.max(3, Math.round(SECONDS / 2))), "64"],
+    {
+      cwd: ROOT,
+      stdio: ["ignore", "pipe", "inherit"],
+    },
+  );
+  let output = "";
+  child.stdout.setEncoding("utf8").on("data", (chunk: string) => {
+    output += chunk;
+  });
+  await once(child, "exit");
+  return JSON.parse(output) as { p50: number; p99: number; errors: number };
+}
+
+async function latency() {
+  const upstream = await startUpstream();
+  const sidecar = await startSidecar(upstream.url);
+  const nginx = haveNginx ? await startNginxProxy(upstream.url) : undefined;
+  const targets = [
+    { name: "direct", url: upstream.url },
+    { name: "sidecar", url: sidecar.url },
+    ...(nginx ? [{ name: "nginx", url: nginx.url }] : []),
+  ];
+  const samples = new Map<string, { p50: number[]; p99: number[]; errors: number }>();
+  for (const target of targets) await openLoop(target.url); // warm-up
+  for (let run = 0; run < RUNS; run++) {
+    for (const target of targets) {
+      const r = await openLoop(target.url);
+      const entry = samples.get(target.name) ?? { p50: [], p99: [], errors: 0 };
+      entry.p50.push(r.p50);
+      entry.p99.push(r.p99);
+      entry.errors += r.errors;
+      samples.set(target.name, entry);
+    }
+  }
+  const m = Object.fromEntries(
+    [...samples].map(([name, s]) => [name, { p50: median(s.p50), p99: median(s.p99), errors: s.errors }]),
+  );
+  const direct = m.direct as { p50: number; p99: number };
+  const added = (name: string) => {
+    const t = m[name] as { p50: number; p99: number } | undefined;
+    return t ? { p50: t.p50 - direct.p50, p99: t.p99 - direct.p99 } : undefined;
+  };
+  results.latency = { rate: RATE, ...m, addedSidecar: added("sidecar"), addedNginx: added("nginx") };
+  row(
+    `2 latency @${RATE}/s`,
+    "p50 ms (added over direct)",
+    direct.p50,
+    added("sidecar")?.p50 ?? Number.NaN,
+    added("nginx")?.p50 ?? Number.NaN,
+    Number.NaN,
+    "sidecar <= 0.3",
+  );
+  row(
+    `2 latency @${RATE}/s`,
+    "p99 ms (added over direct)",
+    direct.p99,
+    added("sidecar")?.p99 ?? Number.NaN,
+    added("nginx")?.p99 ?? Number.NaN,
+    Number.NaN,
+    "sidecar <= 1",
+  );
+  await Promise.all([stop(upstream.child), stop(sidecar.child), stop(nginx?.child)]);
+}
+
+// ---- 3. MCP end to end: the reference server, JSON and SSE responses ----
+async function mcpEndToEnd() {
+  if (!haveWrk) return;
+  results.mcp = {};
+  for (const mode of ["json", "sse"] as const) {
+    const port = await freePort();
+    const server = startQuiet(NODE, [
+      "server/main.ts",
+      "--port",
+      String(port),
+      "--stateless",
+      ...(mode === "json" ? ["--json-response"] : []),
+    ]);
+    await waitForHttp(`http://127.0.0.1:${port}/health`);
+    const direct = `http://127.0.0.1:${port}`;
+    const sidecar = await startSidecar(direct);
+    await wrk(`${direct}/mcp`, 2, 16);
+    await wrk(`${sidecar.url}/mcp`, 2, 16);
+    const d: { rps: number[]; p99: number[] } = { rps: [], p99: [] };
+    const s: { rps: number[]; p99: number[] } = { rps: [], p99: [] };
+    for (let run = 0; run < RUNS; run++) {
+      const a = await wrk(`${direct}/mcp`, SECONDS, 16);
+      const b = await wrk(`${sidecar.url}/mcp`, SECONDS, 16);
+      if (a.non2xx + b.non2xx > 0) throw new Error(`MCP ${mode}: non-2xx answers (${a.non2xx}, ${b.non2xx})`);
+      d.rps.push(a.rps);
+      d.p99.push(a.p99ms);
+      s.rps.push(b.rps);
+      s.p99.push(b.p99ms);
+    }
+    const entry = {
+      direct: { rps: median(d.rps), p99ms: median(d.p99) },
+      sidecar: { rps: median(s.rps), p99ms: median(s.p99) },
+    };
+    (results.mcp as Record<string, unknown>)[mode] = entry;
+    row(
+      `3 MCP ${mode}`,
+      "requests/s (sidecar/direct)",
+      entry.direct.rps,
+      entry.sidecar.rps,
+      Number.NaN,
+      entry.sidecar.rps / entry.direct.rps,
+      "",
+    );
+    row(`3 MCP ${mode}`, "p99 ms", entry.direct.p99ms, entry.sidecar.p99ms, Number.NaN, Number.NaN, "");
+    await Promise.all([stop(server), stop(sidecar.child)]);
+  }
+}
+
+// ---- 4. idle SSE streams ----
+async function streams() {
+  const port = await freePort();
+  const upstream = startQuiet(NODE, [
+    "-e",
+    `require("http").createServer((q,s)=>{s.writeHead(200,{"content-type":"text/event-stream"});s.write(": open\\n\\n")}).listen(${port},"127.0.0.1")`,
+  ]);
+  await new Promise((resolve) => setTimeout(resolve, 300));
+  const KEEPALIVE_S = 2;
+  const sidecar = await startSidecar(`http://127.0.0.1:${port}`, ["--sse-keepalive", `${KEEPALIVE_S}s`]);
+  await new Promise((resolve) => setTimeout(resolve, 1000));
+  const idleRss = rssBytes(sidecar.pid);
+  const sockets: Socket[] = [];
+  let keepalives = 0;
+  let opened = 0;
+  const allOpen = Promise.withResolvers<void>();
+  for (let i = 0; i < STREAMS; i++) {
+    const socket = connect(Number(new URL(sidecar.url).port), "127.0.0.1");
+    socket.setEncoding("utf8");
+    let first = true;
+    socket.on("data", (chunk: string) => {
+      if (first && chunk.includes(": open")) {
+        first = false;
+        if (++opened === STREAMS) allOpen.resolve();
+      }
+      keepalives += chunk.split(": keepalive").length - 1;
+    });
+    socket.on("error", () => {});
+    socket.write("GET /sse HTTP/1.1\r\nHost: x\r\nAccept: text/event-stream\r\n\r\n");
+    sockets.push(socket);
+    if (i % 200 === 199) await new Promise((resolve) => setTimeout(resolve, 20));
+  }
+  await Promise.race([allOpen.promise, new Promise((resolve) => setTimeout(resolve, 30_000))]);
+  const keepalivesBefore = keepalives;
+  const WINDOW_S = 3 * KEEPALIVE_S + 1;
+  await new Promise((resolve) => setTimeout(resolve, WINDOW_S * 1000));
+  const openRss = rssBytes(sidecar.pid);
+  const delivered = keepalives - keepalivesBefore;
+  results.streams = {
+    streams: STREAMS,
+    opened,
+    idleRssMB: idleRss / 2 ** 20,
+    withStreamsRssMB: openRss / 2 ** 20,
+    bytesPerStream: (openRss - idleRss) / STREAMS,
+    keepaliveIntervalS: KEEPALIVE_S,
+    keepalivesDelivered: delivered,
+    keepalivesPerStreamPerInterval: delivered / STREAMS / (WINDOW_S / KEEPALIVE_S),
+  };
+  row(
+    "4 streams",
+    `RSS with ${opened} idle SSE streams (MB)`,
+    Number.NaN,
+    openRss / 2 ** 20,
+    Number.NaN,
+    Number.NaN,
+    "<= 150",
+  );
+  row("4 streams", "bytes per stream", Number.NaN, (openRss - idleRss) / STREAMS, Number.NaN, Number.NaN, "");
+  row(
+    "4 streams",
+    `keepalives delivered in ${WINDOW_S} s`,
+    Number.NaN,
+    delivered,
+    Number.NaN,
+    Number.NaN,
+    `~${Math.floor(WINDOW_S / KEEPALIVE_S)} per stream`,
+  );
+  for (const socket of sockets) socket.destroy();
+  await Promise.all([stop(upstream), stop(sidecar.child)]);
+}
+
+// ---- 5. start-up ----
+async function startup() {
+  const upstream = await startUpstream();
+  const times: number[] = [];
+  const rss: number[] = [];
+  for (let run = 0; run < Math.max(RUNS, 5); run++) {
+    const port = await freePort();
+    const started = performance.now();
+    const child = startQuiet(NODE, [
+      "proxy/cli.ts",
+      "--upstream",
+      upstream.url,
+      "--port",
+      String(port),
+      "--host",
+      "127.0.0.1",
+      "--ready-probe",
+      "tcp",
+    ]);
+    await waitForHttp(`http://127.0.0.1:${port}/ready`);
+    times.push(performance.now() - started);
+    await new Promise((resolve) => setTimeout(resolve, 1000));
+    rss.push(rssBytes(child.pid as number));
+    await stop(child);
+  }
+  results.startup = { toReadyMs: median(times), idleRssMB: median(rss) / 2 ** 20 };
+  row(
+    "5 start-up",
+    "process start to /ready 200 (ms)",
+    Number.NaN,
+    median(times),
+    Number.NaN,
+    Number.NaN,
+    "<= 300",
+  );
+  row("5 start-up", "idle RSS (MB)", Number.NaN, median(rss) / 2 ** 20, Number.NaN, Number.NaN, "<= 70");
+  await stop(upstream.child);
+}
+
+function printTable(): void {
+  const header = ["scenario", "measure", "direct", "sidecar", "nginx", "ratio", "target"];
+  const widths = header.map((h, i) => Math.max(h.length, ...table.map((r) => (r[i] ?? "").length)));
+  const line = (cells: string[]) => cells.map((c, i) => c.padEnd(widths[i] as number)).join("  ");
+  process.stdout.write(`\n${line(header)}\n${widths.map((w) => "-".repeat(w)).join("  ")}\n`);
+  for (const r of table) process.stdout.write(`${line(r)}\n`);
+}
+
+/** A bar chart of sidecar/nginx (and sidecar/direct) ratios, 1.0 marked, targets dashed. */
+function chart(): string {
+  const bars: { label: string; value: number; target?: number }[] = [];
+  const o = results.overhead as Record<string, { rps: number; cpuUsPerRequest: number }> | undefined;
+  if (o?.nginx && o.sidecar) {
+    bars.push({
+      label: "CPU per request, sidecar / nginx",
+      value: o.sidecar.cpuUsPerRequest / o.nginx.cpuUsPerRequest,
+      target: 1.5,
+    });
+    bars.push({
+      label: "saturated requests/s, sidecar / nginx",
+      value: o.sidecar.rps / o.nginx.rps,
+      target: 0.8,
+    });
+  }
+  const mcp = results.mcp as
+    | Record<string, { direct: { rps: number }; sidecar: { rps: number } }>
+    | undefined;
+  for (const mode of ["json", "sse"]) {
+    const m = mcp?.[mode];
+    if (m)
+      bars.push({ label: `MCP ${mode} requests/s, sidecar / direct`, value: m.sidecar.rps / m.direct.rps });
+  }
+  const width = 720;
+  const barHeight = 28;
+  const left = 300;
+  const scale =
+    (width - left - 60) / Math.max(2, ...bars.map((b) => b.value), ...bars.map((b) => b.target ?? 0));
+  const height = 60 + bars.length * (barHeight + 14);
+  const parts = [
+    `<svg xmlns="http://www.w3.org/2000/svg" width="${width}" height="${height}" font-family="sans-serif" font-size="13">`,
+    `<rect width="100%" height="100%" fill="white"/>`,
+    `<text x="10" y="22" font-size="15" font-weight="bold">mcp-sidecar ratios (same machine, same run; lower CPU is better, higher throughput is better)</text>`,
+  ];
+  bars.forEach((bar, i) => {
+    const y = 40 + i * (barHeight + 14);
+    parts.push(`<text x="10" y="${y + 19}">${bar.label}</text>`);
+    parts.push(
+      `<rect x="${left}" y="${y}" width="${(bar.value * scale).toFixed(1)}" height="${barHeight}" fill="#4a7ebb"/>`,
+    );
+    parts.push(`<text x="${left + bar.value * scale + 6}" y="${y + 19}">${bar.value.toFixed(2)}</text>`);
+    if (bar.target !== undefined) {
+      const x = left + bar.target * scale;
+      parts.push(
+        `<line x1="${x}" y1="${y - 3}" x2="${x}" y2="${y + barHeight + 3}" stroke="#c0392b" stroke-dasharray="4 3"/>`,
+      );
+    }
+  });
+  const one = left + scale;
+  parts.push(`<line x1="${one}" y1="34" x2="${one}" y2="${height - 10}" stroke="#333" stroke-width="1"/>`);
+  parts.push(`<text x="${one + 4}" y="${height - 12}" fill="#333">1.0</text>`);
+  parts.push("</svg>");
+  return `${parts.join("\n")}\n`;
+}
+
+try {
+  if (want("overhead")) await overhead();
+  if (want("latency")) await latency();
+  if (want("mcp")) await mcpEndToEnd();
+  if (want("streams")) await streams();
+  if (want("startup")) await startup();
+} finally {
+  await stopAll();
+}
+printTable();
+mkdirSync(join(ROOT, "bench/results"), { recursive: true });
+const out =
+  values.out ?? join(ROOT, "bench/results", `${new Date().toISOString().replace(/[:.]/g, "-")}.json`);
+writeFileSync(out, `${JSON.stringify(results, null, 2)}\n`);
+process.stdout.write(`\nresults: ${out}\n`);
+if (values.chart) {
+  writeFileSync(values.chart, chart());
+  process.stdout.write(`chart: ${values.chart}\n`);
+}
