@@ -4,7 +4,7 @@ import { type ChildProcess, spawn } from "node:child_process";
 import { once } from "node:events";
 import { mkdtempSync, openSync, readFileSync, writeFileSync } from "node:fs";
 import { createServer } from "node:net";
-import { tmpdir } from "node:os";
+import { cpus, tmpdir } from "node:os";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 
@@ -44,8 +44,28 @@ export function has(command: string): boolean {
 }
 
 /** Starts a process whose output is discarded (a proxy writing logs costs the same to /dev/null). */
-export function startQuiet(command: string, args: string[], env: Record<string, string> = {}): ChildProcess {
-  const child = spawn(command, args, {
+/**
+ * CPU pinning on a machine with 2+ CPUs: the proxy under test gets CPU 1 to itself; the load
+ * generator and the upstream share CPU 0. Without it, the scheduler moving processes around on a
+ * 2-core VM made CPU-per-request readings vary by 2x between identical runs.
+ */
+export const PIN = cpus().length >= 2 && has("taskset");
+export const PROXY_CPU = "1";
+export const LOAD_CPU = "0";
+
+function pinned(cpu: string | undefined, command: string, args: string[]): [string, string[]] {
+  return PIN && cpu !== undefined ? ["taskset", ["-c", cpu, command, ...args]] : [command, args];
+}
+
+/** Starts a process whose output is discarded (a proxy writing logs costs the same to /dev/null). */
+export function startQuiet(
+  command: string,
+  args: string[],
+  env: Record<string, string> = {},
+  cpu?: string,
+): ChildProcess {
+  const [file, argv] = pinned(cpu, command, args);
+  const child = spawn(file, argv, {
     cwd: ROOT,
     stdio: ["ignore", DEV_NULL, "pipe"],
     env: { ...process.env, ...env },
@@ -58,8 +78,11 @@ export function startQuiet(command: string, args: string[], env: Record<string, 
 export async function stop(child: ChildProcess | undefined): Promise<void> {
   if (!child || child.exitCode !== null || child.signalCode !== null) return;
   const exited = once(child, "exit");
-  child.kill("SIGKILL");
+  // SIGTERM: nginx's master stops its workers (a SIGKILL would orphan them); the rest just exit.
+  child.kill("SIGTERM");
+  const timer = setTimeout(() => child.kill("SIGKILL"), 3000);
   await exited;
+  clearTimeout(timer);
 }
 
 export async function stopAll(): Promise<void> {
@@ -219,10 +242,10 @@ http {
 `;
 }
 
-export async function startNginx(config: string, name: string): Promise<ChildProcess> {
+export async function startNginx(config: string, name: string, cpu?: string): Promise<ChildProcess> {
   const file = join(WORK, `${name}.conf`);
   writeFileSync(file, config);
-  const child = startQuiet("nginx", ["-p", WORK, "-c", file, "-g", "daemon off;"]);
+  const child = startQuiet("nginx", ["-p", WORK, "-c", file, "-g", "daemon off;"], {}, cpu);
   await new Promise((resolve) => setTimeout(resolve, 300));
   if (child.exitCode !== null) throw new Error(`nginx ${name} exited ${child.exitCode}`);
   return child;

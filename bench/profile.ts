@@ -1,12 +1,14 @@
 // npm run bench:profile: the sidecar under wrk load with --cpu-prof, then the functions with the
 // most self time, by file. What issue 8 asks to use to find where the time goes.
 //
-//   node bench/profile.ts [SECONDS] [--keep]
+//   node bench/profile.ts [SECONDS]
 import { readdirSync, readFileSync } from "node:fs";
 import { join } from "node:path";
 import {
   freePort,
+  LOAD_CPU,
   nginxUpstreamConfig,
+  PROXY_CPU,
   startNginx,
   startQuiet,
   stop,
@@ -18,19 +20,24 @@ import {
 
 const seconds = Number(process.argv[2] ?? 8);
 const upstreamPort = await freePort();
-const upstream = await startNginx(nginxUpstreamConfig(upstreamPort), "profile-upstream");
+const upstream = await startNginx(nginxUpstreamConfig(upstreamPort), "profile-upstream", LOAD_CPU);
 const port = await freePort();
-const sidecar = startQuiet(process.execPath, [
-  "--cpu-prof",
-  `--cpu-prof-dir=${WORK}`,
-  "proxy/cli.ts",
-  "--upstream",
-  `http://127.0.0.1:${upstreamPort}`,
-  "--port",
-  String(port),
-  "--host",
-  "127.0.0.1",
-]);
+const sidecar = startQuiet(
+  process.execPath,
+  [
+    "--cpu-prof",
+    `--cpu-prof-dir=${WORK}`,
+    "proxy/cli.ts",
+    "--upstream",
+    `http://127.0.0.1:${upstreamPort}`,
+    "--port",
+    String(port),
+    "--host",
+    "127.0.0.1",
+  ],
+  {},
+  PROXY_CPU,
+);
 await waitForHttp(`http://127.0.0.1:${port}/health`);
 await wrk(`http://127.0.0.1:${port}/mcp`, 2, 64);
 const result = await wrk(`http://127.0.0.1:${port}/mcp`, seconds, 64);

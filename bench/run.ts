@@ -22,9 +22,12 @@ import {
   cpuSeconds,
   freePort,
   has,
+  LOAD_CPU,
   median,
   nginxProxyConfig,
   nginxUpstreamConfig,
+  PIN,
+  PROXY_CPU,
   ROOT,
   rssBytes,
   startNginx,
@@ -62,7 +65,14 @@ const results: Record<string, unknown> = {
     memoryGiB: Math.round(totalmem() / 2 ** 30),
     node: process.version,
   },
-  settings: { runs: RUNS, seconds: SECONDS, connections: CONNECTIONS, rate: RATE, streams: STREAMS },
+  settings: {
+    runs: RUNS,
+    seconds: SECONDS,
+    connections: CONNECTIONS,
+    rate: RATE,
+    streams: STREAMS,
+    pinned: PIN,
+  },
 };
 const table: string[][] = [];
 const row = (...cells: (string | number)[]) =>
@@ -100,7 +110,7 @@ async function startSidecar(upstream: string, extra: string[] = []) {
 async function startUpstream() {
   if (haveNginx) {
     const port = await freePort();
-    const child = await startNginx(nginxUpstreamConfig(port), `upstream-${port}`);
+    const child = await startNginx(nginxUpstreamConfig(port), `upstream-${port}`, LOAD_CPU);
     return { child, url: `http://127.0.0.1:${port}` };
   }
   const port = await freePort();
@@ -114,7 +124,11 @@ async function startUpstream() {
 
 async function startNginxProxy(upstreamUrl: string) {
   const port = await freePort();
-  const child = await startNginx(nginxProxyConfig(port, Number(new URL(upstreamUrl).port)), `proxy-${port}`);
+  const child = await startNginx(
+    nginxProxyConfig(port, Number(new URL(upstreamUrl).port)),
+    `proxy-${port}`,
+    PROXY_CPU,
+  );
   const pids = [child.pid as number, ...childPids(child.pid as number)];
   return { child, url: `http://127.0.0.1:${port}`, pids };
 }
@@ -441,7 +455,8 @@ function chart(): string {
     (width - left - 60) / Math.max(2, ...bars.map((b) => b.value), ...bars.map((b) => b.target ?? 0));
   const height = 60 + bars.length * (barHeight + 14);
   const parts = [
-    `<svg xmlns="http://www.w3.org/2000/svg" width="${width}" height="${height}" font-family="sans-serif" font-size="13">`,
+    `<svg xmlns="http://www.w3.org/2000/svg" width="${width}" height="${height}" font-family="sans-serif" font-size="13" role="img">`,
+    "<title>mcp-sidecar benchmark ratios: sidecar against nginx and against the upstream directly</title>",
     `<rect width="100%" height="100%" fill="white"/>`,
     `<text x="10" y="22" font-size="15" font-weight="bold">mcp-sidecar ratios (same machine, same run; lower CPU is better, higher throughput is better)</text>`,
   ];

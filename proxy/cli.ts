@@ -5,9 +5,8 @@
 //   mcp-sidecar healthcheck [--url URL]      exit 0 when /health answers 200, else 1 (container checks)
 //   mcp-sidecar agent-emulator ...           the Secrets Manager Agent emulator (agent/emulator/)
 
-import { agentEmulatorMain } from "../agent/emulator/cli.ts";
 import { envName, helpText, parseConfig } from "./config.ts";
-import { createLogger } from "./logger.ts";
+import { createProcessLogger, type ProcessLogger } from "./logger.ts";
 import {
   AgentTokenError,
   DEFAULT_SSRF_ENV_VARIABLES,
@@ -17,6 +16,8 @@ import {
 import { Sidecar, VERSION } from "./sidecar.ts";
 
 const EXIT_INVALID_CONFIG = 2;
+/** Set once the sidecar runs: flushed before every exit so no log line is lost. */
+let processLogger: ProcessLogger | undefined;
 
 /**
  * The agent's SSRF token: --secrets-token (a value or file://), else the agent's own variables. A
@@ -95,16 +96,19 @@ async function run(args: readonly string[]): Promise<number> {
       return EXIT_INVALID_CONFIG;
     }
   }
-  const logger = createLogger(config.logLevel);
+  processLogger = createProcessLogger(config.logLevel);
+  const logger = processLogger.logger;
   const sidecar = new Sidecar(config, { logger, ...(agentToken ? { agentToken } : {}) });
 
   // First SIGTERM/SIGINT drains; a second one stops at once (operators expect Ctrl-C twice to work).
   const onSignal = (signal: NodeJS.Signals): void => {
     if (sidecar.phase === "serving") {
       logger.info({ signal }, "signal received: draining");
+      logger.flush();
       void sidecar.close();
     } else {
       logger.warn({ signal }, "second signal: stopping now");
+      logger.flush();
       void sidecar.destroy();
     }
   };
@@ -126,13 +130,18 @@ async function main(): Promise<void> {
   const [command, ...rest] = process.argv.slice(2);
   let code: number;
   if (command === "healthcheck") code = await healthcheck(rest);
-  else if (command === "agent-emulator") code = await agentEmulatorMain(rest);
-  else code = await run(process.argv.slice(2));
+  else if (command === "agent-emulator") {
+    // Loaded only for this subcommand: the sidecar itself never pays for the emulator's modules.
+    const { agentEmulatorMain } = await import("../agent/emulator/cli.ts");
+    code = await agentEmulatorMain(rest);
+  } else code = await run(process.argv.slice(2));
   // Exit as soon as the drain is done: nothing left in flight needs the event loop.
+  processLogger?.flushSync();
   process.exit(code);
 }
 
 process.on("uncaughtException", (error) => {
+  processLogger?.flushSync();
   process.stderr.write(
     `${JSON.stringify({ level: "fatal", msg: "uncaught exception", err: { message: error.message, stack: error.stack } })}\n`,
   );

