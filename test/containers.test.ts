@@ -101,7 +101,7 @@ describe("agent/Dockerfile", () => {
     expect(file.finalStage.map((i) => i.toString())).toEqual(
       expect.arrayContaining([
         "COPY --from=build /probe/target/release/agent-probe /usr/local/bin/agent-probe",
-        "COPY agent/config.toml /etc/aws-secretsmanager-agent/config.toml",
+        "COPY --from=build /agent-config.toml /etc/aws-secretsmanager-agent/config.toml",
       ]),
     );
     expect(existsSync(new URL("../agent/probe/Cargo.lock", import.meta.url))).toBe(true);

@@ -1,0 +1,117 @@
+// The Pulumi program (`pulumi up`, Pulumi.yaml main): ECR repositories, multi-arch images of the
+// sidecar, the reference server and the Secrets Manager Agent, a VPC (or an existing one), and an
+// McpService running them together on ARM64 Fargate. To run the sidecar beside your own MCP server
+// image, set `serverImage` (see infra/examples/existing-server.ts for the component on its own).
+
+import * as awsx from "@pulumi/awsx";
+import * as pulumi from "@pulumi/pulumi";
+import { buildImage, createRepository, releaseTag } from "./images.ts";
+import { McpService } from "./mcp-service.ts";
+import { readSettings } from "./settings.ts";
+
+const settings = readSettings();
+const stack = pulumi.getStack();
+const project = pulumi.getProject();
+const tag = releaseTag(settings.imageTag);
+
+// ---- images: built here unless the stack names existing ones ----
+const sidecarRepository = createRepository(`${project}-${stack}-sidecar`, settings.keepReleases);
+const sidecar = buildImage("sidecar", sidecarRepository, "proxy/Dockerfile", tag);
+let serverImage: pulumi.Output<string>;
+let serverDigest: pulumi.Output<string> | undefined;
+if (settings.serverImage) {
+  serverImage = pulumi.output(settings.serverImage);
+} else {
+  const repository = createRepository(`${project}-${stack}-server`, settings.keepReleases);
+  const built = buildImage("server", repository, "server/Dockerfile", tag);
+  serverImage = built.ref;
+  serverDigest = built.image.digest;
+}
+let agentImage: pulumi.Output<string>;
+let agentDigest: pulumi.Output<string> | undefined;
+if (settings.agentImage) {
+  agentImage = pulumi.output(settings.agentImage);
+} else {
+  const repository = createRepository(`${project}-${stack}-agent`, settings.keepReleases);
+  const built = buildImage("agent", repository, "agent/Dockerfile", tag, {
+    AGENT_TTL_SECONDS: String(settings.agentTtlSeconds),
+  });
+  agentImage = built.ref;
+  agentDigest = built.image.digest;
+}
+
+// ---- network: an existing VPC, or a new one (awsx is enough here: only its subnet ids matter) ----
+let network: {
+  vpcId: pulumi.Input<string>;
+  publicSubnetIds: pulumi.Input<pulumi.Input<string>[]>;
+  privateSubnetIds: pulumi.Input<pulumi.Input<string>[]>;
+};
+if (settings.vpc) {
+  network = settings.vpc;
+} else {
+  const vpc = new awsx.ec2.Vpc(`${project}-${stack}`, {
+    numberOfAvailabilityZones: 2,
+    // A dev stack with public tasks needs no NAT gateway (the largest fixed cost of a small stack).
+    natGateways: {
+      strategy: settings.assignPublicIp
+        ? awsx.ec2.NatGatewayStrategy.None
+        : awsx.ec2.NatGatewayStrategy.Single,
+    },
+  });
+  network = {
+    vpcId: vpc.vpcId,
+    publicSubnetIds: vpc.publicSubnetIds,
+    privateSubnetIds: vpc.privateSubnetIds,
+  };
+}
+
+const service = new McpService(`${project}-${stack}`, {
+  sidecarImage: sidecar.ref,
+  agentImage,
+  server: settings.serverImage
+    ? {
+        image: serverImage,
+        port: settings.serverPort,
+        healthCheckCommand: settings.serverHealthCheck,
+        // An image we did not build may need to write (its own user and filesystem expectations).
+        readonlyRootFilesystem: false,
+      }
+    : {
+        image: serverImage,
+        port: settings.serverPort,
+        healthCheckCommand: ["/nodejs/bin/node", "/app/server/main.ts", "healthcheck"],
+        environment: { MCP_SERVER_PORT: String(settings.serverPort) },
+        user: "65532:65532",
+      },
+  ...network,
+  assignPublicIp: settings.assignPublicIp,
+  allowedCidrs: settings.allowedCidrs,
+  certificateArn: settings.certificateArn,
+  drainSeconds: settings.drainSeconds,
+  architecture: settings.architecture,
+  cpu: settings.cpu,
+  memory: settings.memory,
+  minCount: settings.minCount,
+  maxCount: settings.maxCount,
+  ...(settings.desiredCount !== undefined ? { desiredCount: settings.desiredCount } : {}),
+  targetCpuPercent: settings.targetCpuPercent,
+  auth: settings.auth,
+  injectHeaders: settings.injectHeaders,
+  kmsKeyArn: settings.kmsKeyArn,
+  logRetentionDays: settings.logRetentionDays,
+});
+
+export const url = service.url;
+export const clusterName = service.clusterName;
+export const serviceName = service.serviceName;
+export const apiKeySecretArn = service.apiKeySecretArn;
+/** Prints the API key (never a stack output itself). */
+export const readApiKeyCommand = service.readApiKeyCommand;
+export const agentTokenSecretArn = service.tokenSecretArn;
+export const imageDigests = {
+  sidecar: sidecar.image.digest,
+  server: serverDigest ?? pulumi.output("(existing image)"),
+  agent: agentDigest ?? pulumi.output("(existing image)"),
+};
+export const images = { sidecar: sidecar.ref, server: serverImage, agent: agentImage };
+export const releaseTagUsed = tag;

@@ -1,0 +1,178 @@
+// The rules this project stands for, as CrossGuard resource policies. Each is a plain object with
+// its validateResource function, so the unit tests call it directly on passing and failing inputs
+// (constructing a PolicyPack starts a gRPC server; only infra/policy/index.ts does that).
+
+import type { ResourceValidationPolicy } from "@pulumi/policy";
+import { FARGATE_MAX_STOP_TIMEOUT_SECONDS, STOP_MARGIN_SECONDS } from "../plan.ts";
+
+type Props = Record<string, unknown>;
+
+interface Container {
+  name?: string;
+  user?: string;
+  stopTimeout?: number;
+  environment?: { name: string; value: string }[];
+}
+
+function containersOf(props: Props): Container[] {
+  const raw = props.containerDefinitions;
+  if (typeof raw !== "string") return [];
+  try {
+    const parsed = JSON.parse(raw) as unknown;
+    return Array.isArray(parsed) ? (parsed as Container[]) : [];
+  } catch {
+    return [];
+  }
+}
+
+const TASK_DEFINITION = "aws:ecs/taskDefinition:TaskDefinition";
+
+export const arm64Tasks: ResourceValidationPolicy = {
+  name: "mcp-sidecar-arm64-tasks",
+  description:
+    "Fargate tasks run on ARM64 (Graviton): the same work for less. X86_64 needs an explicit reason.",
+  enforcementLevel: "advisory",
+  validateResource: (args, reportViolation) => {
+    if (args.type !== TASK_DEFINITION) return;
+    const platform = args.props.runtimePlatform as { cpuArchitecture?: string } | undefined;
+    if (platform?.cpuArchitecture !== "ARM64")
+      reportViolation(
+        `runtimePlatform.cpuArchitecture is ${platform?.cpuArchitecture ?? "unset"}, not ARM64`,
+      );
+  },
+};
+
+export const ecrImmutableScanned: ResourceValidationPolicy = {
+  name: "mcp-sidecar-ecr-immutable-scanned",
+  description:
+    "ECR repositories have immutable tags (a build-cache exclusion at most) and scan images on push.",
+  enforcementLevel: "mandatory",
+  validateResource: (args, reportViolation) => {
+    if (args.type !== "aws:ecr/repository:Repository") return;
+    const mutability = args.props.imageTagMutability;
+    if (mutability !== "IMMUTABLE" && mutability !== "IMMUTABLE_WITH_EXCLUSION")
+      reportViolation(`imageTagMutability is ${String(mutability ?? "MUTABLE")}`);
+    const scanning = args.props.imageScanningConfiguration as { scanOnPush?: boolean } | undefined;
+    if (scanning?.scanOnPush !== true) reportViolation("imageScanningConfiguration.scanOnPush is not true");
+  },
+};
+
+export const nonRootContainers: ResourceValidationPolicy = {
+  name: "mcp-sidecar-non-root",
+  description: "Every container of a task definition names a non-root user.",
+  enforcementLevel: "mandatory",
+  validateResource: (args, reportViolation) => {
+    if (args.type !== TASK_DEFINITION) return;
+    for (const container of containersOf(args.props)) {
+      const user = container.user?.split(":")[0];
+      if (user === undefined || user === "" || user === "0" || user === "root") {
+        reportViolation(
+          `container ${container.name ?? "?"} runs as ${user ? user : "the image's default user"}, not a non-root user`,
+        );
+      }
+    }
+  },
+};
+
+const SECRET_LOOKING_NAME = /(SECRET|TOKEN|PASSWORD|PASSWD|API_?KEY|PRIVATE_?KEY|CREDENTIAL)/i;
+
+export const noSecretEnvironment: ResourceValidationPolicy = {
+  name: "mcp-sidecar-no-secret-env",
+  description:
+    "No plain environment variable looks like a secret: secrets go through `secrets` (an ARN) or the Secrets Manager Agent. A variable whose value is an ARN or a URL is a reference, not a secret.",
+  enforcementLevel: "mandatory",
+  validateResource: (args, reportViolation) => {
+    if (args.type !== TASK_DEFINITION) return;
+    for (const container of containersOf(args.props)) {
+      for (const variable of container.environment ?? []) {
+        if (!SECRET_LOOKING_NAME.test(variable.name)) continue;
+        // A reference is not a secret: an ARN (the value lives in Secrets Manager) or a URL.
+        if (/^arn:aws[a-z-]*:/.test(variable.value) || /^https?:\/\//.test(variable.value)) continue;
+        reportViolation(
+          `container ${container.name ?? "?"}: ${variable.name} looks like a secret in plain environment (use secrets with an ARN)`,
+        );
+      }
+    }
+  },
+};
+
+function seconds(value: string | undefined): number | undefined {
+  const match = value === undefined ? null : /^(\d+)(ms|s|m)?$/.exec(value);
+  if (!match) return undefined;
+  const n = Number(match[1]);
+  return match[2] === "ms" ? n / 1000 : match[2] === "m" ? n * 60 : n;
+}
+
+export const coherentDrain: ResourceValidationPolicy = {
+  name: "mcp-sidecar-coherent-drain",
+  description: `The sidecar's --drain-timeout fits inside its stopTimeout with a ${STOP_MARGIN_SECONDS} s margin, and the stopTimeout inside Fargate's ${FARGATE_MAX_STOP_TIMEOUT_SECONDS} s.`,
+  enforcementLevel: "mandatory",
+  validateResource: (args, reportViolation) => {
+    if (args.type !== TASK_DEFINITION) return;
+    for (const container of containersOf(args.props)) {
+      const drain = seconds(
+        container.environment?.find((e) => e.name === "MCP_SIDECAR_DRAIN_TIMEOUT")?.value,
+      );
+      if (container.stopTimeout !== undefined && container.stopTimeout > FARGATE_MAX_STOP_TIMEOUT_SECONDS) {
+        reportViolation(
+          `container ${container.name ?? "?"}: stopTimeout ${container.stopTimeout} s is above Fargate's ${FARGATE_MAX_STOP_TIMEOUT_SECONDS} s`,
+        );
+      }
+      if (drain === undefined) continue;
+      const stop = container.stopTimeout ?? 30;
+      if (drain + STOP_MARGIN_SECONDS > stop) {
+        reportViolation(
+          `container ${container.name ?? "?"}: drain timeout ${drain} s + ${STOP_MARGIN_SECONDS} s does not fit in stopTimeout ${stop} s (SIGKILL would cut the drain)`,
+        );
+      }
+    }
+  },
+};
+
+interface Statement {
+  Effect?: string;
+  Action?: string | string[];
+  Resource?: string | string[];
+}
+
+export const noSecretsWildcard: ResourceValidationPolicy = {
+  name: "mcp-sidecar-no-iam-wildcard-on-secrets",
+  description: "IAM policies grant Secrets Manager and KMS actions on exact ARNs, never with a wildcard.",
+  enforcementLevel: "mandatory",
+  validateResource: (args, reportViolation) => {
+    if (args.type !== "aws:iam/rolePolicy:RolePolicy" && args.type !== "aws:iam/policy:Policy") return;
+    const raw = args.props.policy;
+    let document: { Statement?: Statement | Statement[] };
+    try {
+      document = typeof raw === "string" ? JSON.parse(raw) : (raw as typeof document);
+    } catch {
+      reportViolation("policy is not JSON");
+      return;
+    }
+    const statements = Array.isArray(document?.Statement)
+      ? document.Statement
+      : document?.Statement
+        ? [document.Statement]
+        : [];
+    for (const statement of statements) {
+      const actions = ([] as string[]).concat(statement.Action ?? []);
+      const resources = ([] as string[]).concat(statement.Resource ?? []);
+      const sensitive = actions.filter((a) => /^(secretsmanager|kms):/i.test(a) || a === "*");
+      if (sensitive.length === 0) continue;
+      if (sensitive.some((a) => a.includes("*")))
+        reportViolation(`action wildcard ${sensitive.filter((a) => a.includes("*")).join(", ")} on secrets`);
+      const wild = resources.filter((r) => r.includes("*"));
+      if (wild.length > 0)
+        reportViolation(`${sensitive.join(", ")} granted on ${wild.join(", ")}: name the exact ARNs`);
+    }
+  },
+};
+
+export const ALL_POLICIES: readonly ResourceValidationPolicy[] = [
+  arm64Tasks,
+  ecrImmutableScanned,
+  nonRootContainers,
+  noSecretEnvironment,
+  coherentDrain,
+  noSecretsWildcard,
+];

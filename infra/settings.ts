@@ -1,0 +1,141 @@
+// The stack's configuration (Pulumi.yaml declares the schema; Pulumi.<stack>.yaml sets values),
+// read and checked once: every problem is reported together, naming its config key.
+
+import * as pulumi from "@pulumi/pulumi";
+import { InvalidSecretSpec, parseHeaderDelivery } from "../proxy/secrets/spec.ts";
+import type { AuthSetting } from "./mcp-service.ts";
+import { type InjectedHeader, PlanError } from "./plan.ts";
+
+export interface StackSettings {
+  readonly architecture: "ARM64" | "X86_64";
+  readonly cpu: number;
+  readonly memory: number;
+  readonly minCount: number;
+  readonly maxCount: number;
+  readonly desiredCount: number | undefined;
+  readonly targetCpuPercent: number;
+  readonly drainSeconds: number;
+  readonly agentTtlSeconds: number;
+  readonly logRetentionDays: number;
+  readonly allowedCidrs: readonly string[];
+  readonly certificateArn: string | undefined;
+  readonly vpc:
+    | { readonly vpcId: string; readonly publicSubnetIds: string[]; readonly privateSubnetIds: string[] }
+    | undefined;
+  readonly assignPublicIp: boolean;
+  readonly serverImage: string | undefined;
+  readonly serverPort: number;
+  readonly serverHealthCheck: readonly string[] | undefined;
+  readonly agentImage: string | undefined;
+  readonly auth: AuthSetting;
+  readonly injectHeaders: readonly InjectedHeader[];
+  readonly kmsKeyArn: string | undefined;
+  readonly imageTag: string | undefined;
+  readonly keepReleases: number;
+}
+
+const RETENTION_DAYS = [
+  1, 3, 5, 7, 14, 30, 60, 90, 120, 150, 180, 365, 400, 545, 731, 1096, 1827, 2192, 2557, 2922, 3288, 3653,
+];
+
+export function readSettings(config: pulumi.Config = new pulumi.Config()): StackSettings {
+  const problems: string[] = [];
+  const int = (key: string, fallback: number, min: number, max: number): number => {
+    const value = config.getNumber(key) ?? fallback;
+    if (!Number.isInteger(value) || value < min || value > max)
+      problems.push(`${key}: ${value} is not a whole number in ${min}..${max}`);
+    return value;
+  };
+  const strings = (key: string): string[] | undefined => {
+    const value = config.getObject<unknown>(key);
+    if (value === undefined) return undefined;
+    if (!Array.isArray(value) || value.some((item) => typeof item !== "string")) {
+      problems.push(`${key}: must be a list of strings`);
+      return [];
+    }
+    return value as string[];
+  };
+
+  const architecture = config.get("architecture") ?? "ARM64";
+  if (architecture !== "ARM64" && architecture !== "X86_64")
+    problems.push(`architecture: "${architecture}" is not ARM64 or X86_64`);
+
+  const vpcId = config.get("vpcId");
+  const publicSubnetIds = strings("publicSubnetIds");
+  const privateSubnetIds = strings("privateSubnetIds");
+  let vpc: StackSettings["vpc"];
+  if (vpcId !== undefined) {
+    if (!publicSubnetIds?.length || !privateSubnetIds?.length)
+      problems.push("vpcId is set: publicSubnetIds and privateSubnetIds must be set too");
+    vpc = { vpcId, publicSubnetIds: publicSubnetIds ?? [], privateSubnetIds: privateSubnetIds ?? [] };
+  } else if (publicSubnetIds || privateSubnetIds) {
+    problems.push("publicSubnetIds/privateSubnetIds are set without vpcId");
+  }
+
+  const authMode = config.get("auth") ?? "create";
+  const apiKeySecretArn = config.get("apiKeySecretArn");
+  let auth: AuthSetting = { mode: "create" };
+  if (authMode === "existing") {
+    if (!apiKeySecretArn) problems.push('auth is "existing": apiKeySecretArn must name the secret');
+    auth = { mode: "existing", secretArn: apiKeySecretArn ?? "" };
+  } else if (authMode === "disabled") {
+    auth = { mode: "disabled" };
+  } else if (authMode !== "create") {
+    problems.push(`auth: "${authMode}" is not create, existing or disabled`);
+  }
+  if (authMode !== "existing" && apiKeySecretArn)
+    problems.push(`apiKeySecretArn is set but auth is "${authMode}" (set auth: existing)`);
+
+  const injectHeaders: InjectedHeader[] = [];
+  for (const spec of strings("injectHeaders") ?? []) {
+    try {
+      const delivery = parseHeaderDelivery(spec);
+      if (!delivery.ref.secretId.startsWith("arn:aws"))
+        throw new InvalidSecretSpec(
+          `"${spec}": name the secret by ARN, so the task role can be limited to it`,
+        );
+      injectHeaders.push({
+        header: delivery.header,
+        secretArn: delivery.ref.secretId,
+        jsonKey: delivery.ref.jsonKey,
+      });
+    } catch (error) {
+      if (!(error instanceof InvalidSecretSpec)) throw error;
+      problems.push(`injectHeaders: ${error.message}`);
+    }
+  }
+
+  const logRetentionDays = config.getNumber("logRetentionDays") ?? 30;
+  if (!RETENTION_DAYS.includes(logRetentionDays))
+    problems.push(
+      `logRetentionDays: ${logRetentionDays} is not a CloudWatch retention (${RETENTION_DAYS.join(", ")})`,
+    );
+
+  const settings: StackSettings = {
+    architecture: architecture as StackSettings["architecture"],
+    cpu: int("cpu", 512, 256, 16_384),
+    memory: int("memory", 1024, 512, 122_880),
+    minCount: int("minCount", 1, 1, 100),
+    maxCount: int("maxCount", 4, 1, 100),
+    desiredCount: config.getNumber("desiredCount"),
+    targetCpuPercent: int("targetCpuPercent", 60, 10, 95),
+    drainSeconds: int("drainSeconds", 25, 1, 3600),
+    agentTtlSeconds: int("agentTtlSeconds", 30, 0, 3600),
+    logRetentionDays,
+    allowedCidrs: strings("allowedCidrs") ?? ["0.0.0.0/0"],
+    certificateArn: config.get("certificateArn"),
+    vpc,
+    assignPublicIp: config.getBoolean("assignPublicIp") ?? false,
+    serverImage: config.get("serverImage"),
+    serverPort: int("serverPort", 3000, 1, 65_535),
+    serverHealthCheck: strings("serverHealthCheck"),
+    agentImage: config.get("agentImage"),
+    auth,
+    injectHeaders,
+    kmsKeyArn: config.get("kmsKeyArn"),
+    imageTag: config.get("imageTag"),
+    keepReleases: int("keepReleases", 20, 1, 1000),
+  };
+  if (problems.length > 0) throw new PlanError(problems);
+  return settings;
+}

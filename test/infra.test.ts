@@ -1,0 +1,462 @@
+// The Pulumi program under mocks: the real entry (infra/index.ts), config from Pulumi.dev.yaml (and
+// variants), and the properties ECS, ELB, IAM and ECR would receive. Every assertion is on awaited
+// values (never inside an apply nobody awaits).
+import { describe, expect, it } from "vitest";
+import type { ContainerDefinition } from "../infra/plan.ts";
+import { MOCK_RANDOM, type Program, runProgram, stackConfig } from "./helpers/pulumi-mocks.ts";
+
+const dev = (overrides: Record<string, unknown> = {}) =>
+  stackConfig("Pulumi.dev.yaml", { "mcp-sidecar:imageTag": "test", ...overrides });
+
+function containers(program: Program): Record<string, ContainerDefinition> {
+  const td = program.one("aws:ecs/taskDefinition:TaskDefinition");
+  const list = JSON.parse(td.inputs.containerDefinitions as string) as ContainerDefinition[];
+  return Object.fromEntries(list.map((c) => [c.name, c]));
+}
+
+const env = (c: ContainerDefinition | undefined) =>
+  Object.fromEntries((c?.environment ?? []).map((e) => [e.name, e.value]));
+
+describe("the dev stack (Pulumi.dev.yaml)", async () => {
+  const program = await runProgram(dev());
+  const byName = containers(program);
+  const { sidecar, server } = byName;
+  const agent = byName["secrets-agent"];
+
+  it("runs three containers in an ARM64 awsvpc Fargate task of a valid size", () => {
+    const td = program.one("aws:ecs/taskDefinition:TaskDefinition");
+    expect(Object.keys(byName).sort()).toEqual(["secrets-agent", "server", "sidecar"]);
+    expect(td.inputs).toMatchObject({
+      networkMode: "awsvpc",
+      requiresCompatibilities: ["FARGATE"],
+      runtimePlatform: { cpuArchitecture: "ARM64", operatingSystemFamily: "LINUX" },
+      cpu: "512",
+      memory: "1024",
+    });
+    expect(td.inputs.executionRoleArn).toMatch(/^arn:aws:iam:.*execution/);
+    expect(td.inputs.taskRoleArn).toMatch(/^arn:aws:iam:.*-task$/);
+  });
+
+  it("pins every image by digest from its own ECR repository", () => {
+    for (const c of [sidecar, server, agent])
+      expect(c?.image).toMatch(
+        /^123456789012\.dkr\.ecr\.us-east-1\.amazonaws\.com\/mcp-sidecar-dev-\w+@sha256:[0-9a-f]{64}$/,
+      );
+    expect(sidecar?.image).toContain("mcp-sidecar-dev-sidecar@");
+    expect(server?.image).toContain("mcp-sidecar-dev-server@");
+    expect(agent?.image).toContain("mcp-sidecar-dev-agent@");
+  });
+
+  it("orders start-up (and so, reversed, shutdown): the sidecar depends on a healthy server and agent", () => {
+    expect(sidecar?.dependsOn).toEqual([
+      { containerName: "server", condition: "HEALTHY" },
+      { containerName: "secrets-agent", condition: "HEALTHY" },
+    ]);
+    expect(server?.dependsOn).toBeUndefined();
+    expect(agent?.dependsOn).toBeUndefined();
+  });
+
+  it("derives stop timeout, the sidecar's drain timeout and the deregistration delay from drainSeconds", () => {
+    for (const c of [sidecar, server, agent]) expect(c?.stopTimeout).toBe(30);
+    expect(env(sidecar).MCP_SIDECAR_DRAIN_TIMEOUT).toBe("25s");
+    expect(program.one("aws:lb/targetGroup:TargetGroup").inputs.deregistrationDelay).toBe(25);
+  });
+
+  it("exposes only the sidecar: port 8080 to the target group, metrics on 9090, nothing on the server", () => {
+    expect(sidecar?.portMappings).toEqual([
+      { containerPort: 8080, protocol: "tcp" },
+      { containerPort: 9090, protocol: "tcp" },
+    ]);
+    expect(server?.portMappings).toBeUndefined();
+    expect(agent?.portMappings).toBeUndefined();
+    const service = program.one("aws:ecs/service:Service");
+    const targetGroupArn = `arn:aws:lb:us-east-1:123456789012:${program.one("aws:lb/targetGroup:TargetGroup").name}`;
+    expect(service.inputs.loadBalancers).toEqual([
+      { targetGroupArn, containerName: "sidecar", containerPort: 8080 },
+    ]);
+  });
+
+  it("checks health in exec form with no shell: sidecar healthcheck, server healthcheck, agent-probe", () => {
+    expect(sidecar?.healthCheck?.command).toEqual([
+      "CMD",
+      "/nodejs/bin/node",
+      "/app/proxy/cli.ts",
+      "healthcheck",
+    ]);
+    expect(server?.healthCheck?.command).toEqual([
+      "CMD",
+      "/nodejs/bin/node",
+      "/app/server/main.ts",
+      "healthcheck",
+    ]);
+    expect(agent?.healthCheck?.command).toEqual(["CMD", "/usr/local/bin/agent-probe", "2773"]);
+    for (const c of [sidecar, server, agent]) {
+      expect(c?.healthCheck?.interval).toBeGreaterThanOrEqual(5);
+      expect(c?.healthCheck?.timeout).toBeLessThan(c?.healthCheck?.interval as number);
+    }
+  });
+
+  it("gives the SSRF token to the agent and the sidecar through secrets (by ARN), never as plain env", () => {
+    const tokenArn = program.one("aws:secretsmanager/secret:Secret", "agent-token");
+    for (const c of [sidecar, agent])
+      expect(c?.secrets).toEqual([{ name: "AWS_TOKEN", valueFrom: expect.stringContaining("agent-token") }]);
+    expect(tokenArn).toBeDefined();
+    const everything = JSON.stringify(byName);
+    expect(everything).not.toContain(MOCK_RANDOM);
+    for (const c of [sidecar, server, agent]) expect(Object.keys(env(c))).not.toContain("AWS_TOKEN");
+  });
+
+  it("configures the sidecar: upstream on loopback, agent on loopback, the API key secret by ARN", () => {
+    expect(env(sidecar)).toMatchObject({
+      MCP_SIDECAR_UPSTREAM: "http://127.0.0.1:3000",
+      MCP_SIDECAR_PORT: "8080",
+      MCP_SIDECAR_METRICS_PORT: "9090",
+      MCP_SIDECAR_SECRETS_AGENT: "http://127.0.0.1:2773",
+      MCP_SIDECAR_AUTH_SECRET: expect.stringMatching(/^arn:aws:secretsmanager:.*api-key$/),
+    });
+    expect(env(server)).toEqual({ MCP_SERVER_PORT: "3000" });
+  });
+
+  it("runs every container as 65532 with a read-only root filesystem, logging to its own group and prefix", () => {
+    for (const c of [sidecar, server, agent]) {
+      expect(c?.user).toBe("65532:65532");
+      expect(c?.readonlyRootFilesystem).toBe(true);
+      expect(c?.logConfiguration).toEqual({
+        logDriver: "awslogs",
+        options: {
+          "awslogs-group": `/mcp-sidecar/mcp-sidecar-dev/${c?.name}`,
+          "awslogs-region": "us-east-1",
+          "awslogs-stream-prefix": c?.name,
+        },
+      });
+    }
+    for (const group of program.ofType("aws:cloudwatch/logGroup:LogGroup"))
+      expect(group.inputs.retentionInDays).toBe(7);
+    expect(program.ofType("aws:cloudwatch/logGroup:LogGroup")).toHaveLength(3);
+  });
+
+  it("deploys safely: circuit breaker with rollback, 100/200, grace period, private network config", () => {
+    const service = program.one("aws:ecs/service:Service");
+    expect(service.inputs).toMatchObject({
+      launchType: "FARGATE",
+      deploymentCircuitBreaker: { enable: true, rollback: true },
+      deploymentMinimumHealthyPercent: 100,
+      deploymentMaximumPercent: 200,
+      healthCheckGracePeriodSeconds: 60,
+      networkConfiguration: {
+        assignPublicIp: true,
+        subnets: ["subnet-public-a", "subnet-public-b"],
+        securityGroups: [expect.stringContaining("task")],
+      },
+    });
+    const target = program.one("aws:appautoscaling/target:Target");
+    expect(target.inputs).toMatchObject({
+      minCapacity: 1,
+      maxCapacity: 2,
+      scalableDimension: "ecs:service:DesiredCount",
+    });
+    const policy = program.one("aws:appautoscaling/policy:Policy");
+    expect(policy.inputs).toMatchObject({ policyType: "TargetTrackingScaling" });
+  });
+
+  it("checks /ready from the target group, with an idle timeout above the SSE keepalive", () => {
+    const tg = program.one("aws:lb/targetGroup:TargetGroup");
+    expect(tg.inputs).toMatchObject({
+      targetType: "ip",
+      protocol: "HTTP",
+      port: 8080,
+      healthCheck: { path: "/ready", matcher: "200" },
+    });
+    const alb = program.one("aws:lb/loadBalancer:LoadBalancer");
+    expect(alb.inputs.idleTimeout).toBeGreaterThan(15);
+    expect(alb.inputs.subnets).toEqual(["subnet-public-a", "subnet-public-b"]);
+    const listeners = program.ofType("aws:lb/listener:Listener");
+    expect(
+      listeners.map((l) => [
+        l.inputs.port,
+        l.inputs.protocol,
+        (l.inputs.defaultActions as { type: string }[])[0]?.type,
+      ]),
+    ).toEqual([[80, "HTTP", "forward"]]);
+  });
+
+  it("lets the ALB in from the allowed CIDRs only, and the tasks from the ALB only, on the sidecar port", () => {
+    const albSg = program.one("aws:ec2/securityGroup:SecurityGroup", "alb");
+    expect(albSg.inputs.ingress).toEqual([
+      expect.objectContaining({ protocol: "tcp", fromPort: 80, toPort: 80, cidrBlocks: ["0.0.0.0/0"] }),
+    ]);
+    const taskSg = program.one("aws:ec2/securityGroup:SecurityGroup", "task");
+    expect(taskSg.inputs.ingress).toEqual([
+      expect.objectContaining({
+        protocol: "tcp",
+        fromPort: 8080,
+        toPort: 8080,
+        securityGroups: [expect.stringContaining("alb")],
+      }),
+    ]);
+    expect((taskSg.inputs.ingress as { cidrBlocks?: unknown }[])[0]?.cidrBlocks).toBeUndefined();
+  });
+
+  it("grants the task role exactly the served secrets, and the execution role exactly the token", () => {
+    const policies = program.ofType("aws:iam/rolePolicy:RolePolicy");
+    const task = JSON.parse(policies.find((p) => p.name.endsWith("task-secrets"))?.inputs.policy as string);
+    expect(task).toEqual({
+      Version: "2012-10-17",
+      Statement: [
+        {
+          Sid: "ReadServedSecrets",
+          Effect: "Allow",
+          Action: ["secretsmanager:GetSecretValue", "secretsmanager:DescribeSecret"],
+          Resource: [expect.stringMatching(/^arn:aws:secretsmanager:us-east-1:123456789012:.*api-key$/)],
+        },
+      ],
+    });
+    const execution = JSON.parse(
+      policies.find((p) => p.name.endsWith("execution-token"))?.inputs.policy as string,
+    );
+    expect(execution.Statement).toEqual([
+      {
+        Sid: "InjectAgentToken",
+        Effect: "Allow",
+        Action: ["secretsmanager:GetSecretValue"],
+        Resource: [expect.stringContaining("agent-token")],
+      },
+    ]);
+    for (const p of policies) expect(p.inputs.policy as string).not.toContain("*");
+    expect(program.one("aws:iam/rolePolicyAttachment:RolePolicyAttachment").inputs.policyArn).toBe(
+      "arn:aws:iam::aws:policy/service-role/AmazonECSTaskExecutionRolePolicy",
+    );
+  });
+
+  it("keeps ECR immutable (the cache tag excepted) and scanned, and its lifecycle never touches untagged images", () => {
+    const repos = program.ofType("aws:ecr/repository:Repository");
+    expect(repos.map((r) => r.inputs.name).sort()).toEqual([
+      "mcp-sidecar-dev-agent",
+      "mcp-sidecar-dev-server",
+      "mcp-sidecar-dev-sidecar",
+    ]);
+    for (const repo of repos) {
+      expect(repo.inputs).toMatchObject({
+        imageTagMutability: "IMMUTABLE_WITH_EXCLUSION",
+        imageTagMutabilityExclusionFilters: [{ filter: "buildcache*", filterType: "WILDCARD" }],
+        imageScanningConfiguration: { scanOnPush: true },
+      });
+    }
+    for (const lifecycle of program.ofType("aws:ecr/lifecyclePolicy:LifecyclePolicy")) {
+      const rules = (
+        JSON.parse(lifecycle.inputs.policy as string) as {
+          rules: { selection: { tagStatus: string; tagPrefixList: string[]; countNumber: number } }[];
+        }
+      ).rules;
+      expect(rules.every((rule) => rule.selection.tagStatus === "tagged")).toBe(true);
+      expect(rules[0]?.selection).toMatchObject({ tagPrefixList: ["git-"], countNumber: 20 });
+    }
+  });
+
+  it("builds each image for linux/amd64 and linux/arm64, pushes it tagged from the commit, caches in ECR", () => {
+    const images = program.ofType("docker-build:index:Image");
+    expect(images.map((i) => i.name).sort()).toEqual(["agent", "server", "sidecar"]);
+    for (const image of images) {
+      expect(image.inputs).toMatchObject({
+        platforms: ["linux/amd64", "linux/arm64"],
+        push: true,
+        tags: [expect.stringMatching(/:git-test$/)],
+        cacheTo: [
+          {
+            registry: {
+              ref: expect.stringMatching(/:buildcache$/),
+              imageManifest: true,
+              ociMediaTypes: true,
+              mode: "max",
+            },
+          },
+        ],
+      });
+    }
+    expect(images.find((i) => i.name === "agent")?.inputs.buildArgs).toEqual({ AGENT_TTL_SECONDS: "30" });
+    const sidecarImage = program.one("docker-build:index:Image", "sidecar");
+    expect((sidecarImage.inputs.dockerfile as { location: string }).location).toMatch(/proxy\/Dockerfile$/);
+  });
+
+  it("outputs the URL, digests, names and secret ARNs, a command to read the API key, and never a secret value", () => {
+    const outputs = program.outputs;
+    expect(outputs.url).toBe("http://mcp-sidecar-dev.us-east-1.elb.amazonaws.com/mcp");
+    expect(outputs.readApiKeyCommand).toMatch(
+      /^aws secretsmanager get-secret-value --secret-id arn:aws:secretsmanager:.*api-key --query SecretString --output text$/,
+    );
+    expect(outputs.imageDigests).toEqual({
+      sidecar: expect.stringMatching(/^sha256:/),
+      server: expect.stringMatching(/^sha256:/),
+      agent: expect.stringMatching(/^sha256:/),
+    });
+    expect(outputs.clusterName).toBeTruthy();
+    expect(outputs.serviceName).toBeTruthy();
+    expect(JSON.stringify(outputs)).not.toContain(MOCK_RANDOM);
+  });
+
+  it("stores generated values only in Secrets Manager", () => {
+    const versions = program.ofType("aws:secretsmanager/secretVersion:SecretVersion");
+    expect(versions).toHaveLength(2);
+    const withValue = program.resources.filter((r) => JSON.stringify(r.inputs).includes(MOCK_RANDOM));
+    expect(new Set(withValue.map((r) => r.type))).toEqual(
+      new Set(["aws:secretsmanager/secretVersion:SecretVersion"]),
+    );
+  });
+});
+
+describe("variants", () => {
+  it("drops the sidecar beside an existing server image: no server build, START dependency without a health check", async () => {
+    const program = await runProgram(
+      dev({ "mcp-sidecar:serverImage": "ghcr.io/acme/mcp-server:1.4.2", "mcp-sidecar:serverPort": 9000 }),
+    );
+    const { sidecar, server } = containers(program);
+    expect(server?.image).toBe("ghcr.io/acme/mcp-server:1.4.2");
+    expect(
+      program
+        .ofType("docker-build:index:Image")
+        .map((i) => i.name)
+        .sort(),
+    ).toEqual(["agent", "sidecar"]);
+    expect(program.ofType("aws:ecr/repository:Repository")).toHaveLength(2);
+    expect(sidecar?.dependsOn?.[0]).toEqual({ containerName: "server", condition: "START" });
+    expect(env(sidecar).MCP_SIDECAR_UPSTREAM).toBe("http://127.0.0.1:9000");
+    expect(server?.readonlyRootFilesystem).toBe(false);
+  });
+
+  it("x86, HTTPS with a redirect, an existing VPC with private tasks, an existing API key, injected headers and a KMS key", async () => {
+    const program = await runProgram(
+      dev({
+        "mcp-sidecar:architecture": "X86_64",
+        "mcp-sidecar:certificateArn": "arn:aws:acm:us-east-1:123456789012:certificate/abc",
+        "mcp-sidecar:vpcId": "vpc-existing",
+        "mcp-sidecar:publicSubnetIds": ["subnet-pub-1", "subnet-pub-2"],
+        "mcp-sidecar:privateSubnetIds": ["subnet-priv-1", "subnet-priv-2"],
+        "mcp-sidecar:assignPublicIp": false,
+        "mcp-sidecar:allowedCidrs": ["10.0.0.0/8"],
+        "mcp-sidecar:auth": "existing",
+        "mcp-sidecar:apiKeySecretArn":
+          "arn:aws:secretsmanager:us-east-1:123456789012:secret:team/mcp-key-AbCdEf",
+        "mcp-sidecar:injectHeaders": [
+          "X-Api-Key=arn:aws:secretsmanager:us-east-1:123456789012:secret:upstream-Zz0011#key",
+        ],
+        "mcp-sidecar:kmsKeyArn": "arn:aws:kms:us-east-1:123456789012:key/1234",
+      }),
+    );
+    expect(program.one("aws:ecs/taskDefinition:TaskDefinition").inputs.runtimePlatform).toEqual({
+      cpuArchitecture: "X86_64",
+      operatingSystemFamily: "LINUX",
+    });
+    expect(program.ofType("awsx:ec2:Vpc")).toHaveLength(0);
+    const service = program.one("aws:ecs/service:Service");
+    expect(service.inputs.networkConfiguration).toMatchObject({
+      subnets: ["subnet-priv-1", "subnet-priv-2"],
+      assignPublicIp: false,
+    });
+    const listeners = program.ofType("aws:lb/listener:Listener").map((l) => ({
+      port: l.inputs.port,
+      protocol: l.inputs.protocol,
+      action: (l.inputs.defaultActions as { type: string; redirect?: unknown }[])[0],
+    }));
+    expect(listeners).toEqual(
+      expect.arrayContaining([
+        { port: 443, protocol: "HTTPS", action: expect.objectContaining({ type: "forward" }) },
+        {
+          port: 80,
+          protocol: "HTTP",
+          action: { type: "redirect", redirect: { protocol: "HTTPS", port: "443", statusCode: "HTTP_301" } },
+        },
+      ]),
+    );
+    const albSg = program.one("aws:ec2/securityGroup:SecurityGroup", "alb");
+    expect(
+      (albSg.inputs.ingress as { fromPort: number; cidrBlocks: string[] }[]).map((r) => [
+        r.fromPort,
+        r.cidrBlocks,
+      ]),
+    ).toEqual([
+      [80, ["10.0.0.0/8"]],
+      [443, ["10.0.0.0/8"]],
+    ]);
+    expect(program.ofType("aws:secretsmanager/secret:Secret").map((s) => s.name)).toEqual([
+      "mcp-sidecar-dev-agent-token",
+    ]);
+    const task = JSON.parse(
+      program.ofType("aws:iam/rolePolicy:RolePolicy").find((p) => p.name.endsWith("task-secrets"))?.inputs
+        .policy as string,
+    );
+    expect(task.Statement).toEqual([
+      {
+        Sid: "ReadServedSecrets",
+        Effect: "Allow",
+        Action: ["secretsmanager:GetSecretValue", "secretsmanager:DescribeSecret"],
+        Resource: [
+          "arn:aws:secretsmanager:us-east-1:123456789012:secret:team/mcp-key-AbCdEf",
+          "arn:aws:secretsmanager:us-east-1:123456789012:secret:upstream-Zz0011",
+        ],
+      },
+      {
+        Sid: "DecryptServedSecrets",
+        Effect: "Allow",
+        Action: ["kms:Decrypt"],
+        Resource: ["arn:aws:kms:us-east-1:123456789012:key/1234"],
+      },
+    ]);
+    const { sidecar } = containers(program);
+    expect(env(sidecar).MCP_SIDECAR_INJECT_HEADER).toBe(
+      "X-Api-Key=arn:aws:secretsmanager:us-east-1:123456789012:secret:upstream-Zz0011#key",
+    );
+    expect(program.outputs.url).toMatch(/^https:\/\//);
+  });
+
+  it("with auth disabled on a private network: no API key, no auth flag, no task secrets policy", async () => {
+    const program = await runProgram(
+      dev({ "mcp-sidecar:auth": "disabled", "mcp-sidecar:allowedCidrs": ["10.0.0.0/16"] }),
+    );
+    expect(env(containers(program).sidecar).MCP_SIDECAR_AUTH_SECRET).toBeUndefined();
+    expect(program.ofType("aws:iam/rolePolicy:RolePolicy").map((p) => p.name)).toEqual([
+      "mcp-sidecar-dev-execution-token",
+    ]);
+    expect(program.outputs.readApiKeyCommand).toBeUndefined();
+  });
+
+  it.each([
+    [1, 6],
+    [10, 15],
+    [60, 65],
+    [115, 120],
+  ])(
+    "drainSeconds %d -> stopTimeout %d, drain timeout and deregistration delay equal to it",
+    async (drain, stop) => {
+      const program = await runProgram(dev({ "mcp-sidecar:drainSeconds": drain }));
+      const all = Object.values(containers(program));
+      for (const c of all) expect(c.stopTimeout).toBe(stop);
+      expect(env(containers(program).sidecar).MCP_SIDECAR_DRAIN_TIMEOUT).toBe(`${drain}s`);
+      expect(program.one("aws:lb/targetGroup:TargetGroup").inputs.deregistrationDelay).toBe(drain);
+    },
+  );
+
+  it("refuses settings that cannot work, naming each", async () => {
+    await expect(
+      runProgram(
+        dev({
+          "mcp-sidecar:drainSeconds": 116,
+          "mcp-sidecar:cpu": 512,
+          "mcp-sidecar:memory": 512,
+          "mcp-sidecar:auth": "maybe",
+        }),
+      ),
+    ).rejects.toThrow(/auth: "maybe" is not create, existing or disabled/);
+    await expect(runProgram(dev({ "mcp-sidecar:drainSeconds": 116 }))).rejects.toThrow(
+      /above Fargate's maximum of 120 s \(use at most 115\)/,
+    );
+    await expect(runProgram(dev({ "mcp-sidecar:memory": 512 }))).rejects.toThrow(
+      /memory 512 MiB does not pair with cpu 512/,
+    );
+    await expect(runProgram(dev({ "mcp-sidecar:injectHeaders": ["X-Key=plain-name"] }))).rejects.toThrow(
+      /name the secret by ARN/,
+    );
+    await expect(runProgram(dev({ "mcp-sidecar:auth": "disabled" }))).rejects.toThrow(
+      /refusing an open endpoint/,
+    );
+  });
+});
