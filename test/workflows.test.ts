@@ -1,10 +1,11 @@
 // The GitHub workflows, validated against the workflow schema (@action-validator/core, the
 // action-validator CLI's engine) and checked for what they promise.
-import { execFileSync } from "node:child_process";
 import { readdirSync, readFileSync } from "node:fs";
 import { validateWorkflow } from "@action-validator/core";
 import { describe, expect, it } from "vitest";
 import { parse as parseYaml } from "yaml";
+import { RELEASE_TAG_PREFIX } from "../infra/plan.ts";
+import { parseWaivers } from "../scripts/ecr-scan-gate.ts";
 
 const dir = new URL("../.github/workflows/", import.meta.url);
 const read = (name: string) => readFileSync(new URL(name, dir), "utf8");
@@ -57,18 +58,23 @@ describe(".github/workflows", () => {
   it("deploy holds the release on the ECR scan: images first, the gate, then the full up", () => {
     const list = steps("deploy.yml");
     const images = list.findIndex((s) => s.with?.target !== undefined);
-    const gate = list.findIndex((s) => s.run?.includes("scripts/ecr-scan-gate.sh"));
+    const gate = list.findIndex((s) => s.run?.includes("node scripts/ecr-scan-gate.ts"));
     const up = list.findIndex(
       (s, i) => i > gate && s.uses?.startsWith("pulumi/actions") && s.with?.command === "up",
     );
     expect(images).toBeGreaterThanOrEqual(0);
     expect(gate).toBeGreaterThan(images);
     expect(up).toBeGreaterThan(gate);
-    expect(String(list[images]?.with?.target)).toContain("docker-build:index:Image::sidecar");
-    // The gate script at least parses, and its waiver file is well formed.
-    execFileSync("bash", ["-n", new URL("../scripts/ecr-scan-gate.sh", import.meta.url).pathname]);
+    // A first deploy has no repositories yet: a targeted up must create them with the images.
+    const stackUrn = ["urn:pulumi:$", "{{ env.STACK }}::mcp-sidecar::"].join(""); // a GitHub expression
+    expect(String(list[images]?.with?.target).split("\n").filter(Boolean)).toEqual([
+      `${stackUrn}aws:ecr/repository:Repository::*`,
+      `${stackUrn}docker-build:index:Image::*`,
+    ]);
+    // The gate's tag is the one infra/images.ts gives a CI build.
+    expect(list[gate]?.run).toContain(`--tag "${RELEASE_TAG_PREFIX}\${GITHUB_SHA:0:12}"`);
     expect(
-      JSON.parse(readFileSync(new URL("../infra/scan-waivers.json", import.meta.url), "utf8")).waivers,
+      parseWaivers(readFileSync(new URL("../infra/scan-waivers.json", import.meta.url), "utf8")),
     ).toEqual([]);
   });
 });
