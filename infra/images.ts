@@ -4,6 +4,8 @@
 // only, hence docker-build.
 
 import { execFileSync } from "node:child_process";
+import { createHash } from "node:crypto";
+import { readFileSync } from "node:fs";
 import { fileURLToPath } from "node:url";
 import * as aws from "@pulumi/aws";
 import * as dockerbuild from "@pulumi/docker-build";
@@ -13,22 +15,27 @@ import { CACHE_TAG, ecrLifecyclePolicy, RELEASE_TAG_PREFIX } from "./plan.ts";
 export const REPO_ROOT = fileURLToPath(new URL("..", import.meta.url));
 
 /**
- * The release tag: the commit, with `-dirty` and a timestamp when the work tree has changes (tags
- * are immutable, so an edited tree must not reuse the commit's tag). CI passes GITHUB_SHA.
+ * The release tag: the commit, plus `-dirty-` and a hash of the changes when the work tree has any
+ * (tags are immutable, so an edited tree must not reuse the commit's tag; the same edits give the
+ * same tag, so a second preview does not rebuild). CI passes GITHUB_SHA.
  */
 export function releaseTag(explicit?: string): string {
   if (explicit) return explicit;
   if (process.env.GITHUB_SHA) return process.env.GITHUB_SHA.slice(0, 12);
+  const git = (...args: string[]) => execFileSync("git", args, { cwd: REPO_ROOT, encoding: "buffer" });
   try {
-    const sha = execFileSync("git", ["rev-parse", "--short=12", "HEAD"], {
-      cwd: REPO_ROOT,
-      encoding: "utf8",
-    }).trim();
-    const dirty =
-      execFileSync("git", ["status", "--porcelain"], { cwd: REPO_ROOT, encoding: "utf8" }).trim() !== "";
-    return dirty ? `${sha}-dirty-${Date.now()}` : sha;
-  } catch {
-    return `local-${Date.now()}`;
+    const sha = git("rev-parse", "--short=12", "HEAD").toString().trim();
+    if (git("status", "--porcelain").length === 0) return sha;
+    const changes = createHash("sha256").update(git("diff", "HEAD", "--binary"));
+    const untracked = git("ls-files", "--others", "--exclude-standard", "-z").toString().split("\0");
+    for (const file of untracked.filter(Boolean)) {
+      changes.update(file).update(readFileSync(`${REPO_ROOT}${file}`));
+    }
+    return `${sha}-dirty-${changes.digest("hex").slice(0, 8)}`;
+  } catch (error) {
+    throw new Error(
+      `imageTag: not set, and no git commit to tag the images with (${(error as Error).message})`,
+    );
   }
 }
 

@@ -33,7 +33,9 @@ if (settings.agentImage) {
   agentImage = pulumi.output(settings.agentImage);
 } else {
   const repository = createRepository(`${project}-${stack}-agent`, settings.keepReleases);
-  const built = buildImage("agent", repository, "agent/Dockerfile", tag, {
+  // The TTL is built into the image's config, so it is part of the tag: a config-only change
+  // builds a new tag instead of pushing a different image under an immutable one.
+  const built = buildImage("agent", repository, "agent/Dockerfile", `${tag}-ttl${settings.agentTtlSeconds}`, {
     AGENT_TTL_SECONDS: String(settings.agentTtlSeconds),
   });
   agentImage = built.ref;
@@ -68,13 +70,17 @@ if (settings.vpc) {
 const service = new McpService(`${project}-${stack}`, {
   sidecarImage: sidecar.ref,
   agentImage,
+  // An agent image of yours may have no probe (the upstream one is FROM scratch).
+  ...(settings.agentImage ? { agentHealthCheckCommand: settings.agentHealthCheck ?? null } : {}),
   server: settings.serverImage
     ? {
         image: serverImage,
         port: settings.serverPort,
         healthCheckCommand: settings.serverHealthCheck,
-        // An image we did not build may need to write (its own user and filesystem expectations).
-        readonlyRootFilesystem: false,
+        // An image we did not build: its user and whether it writes to its filesystem are the
+        // stack's to say (the policy pack requires a non-root user).
+        ...(settings.serverUser ? { user: settings.serverUser } : {}),
+        readonlyRootFilesystem: settings.serverReadonlyRootFilesystem,
       }
     : {
         image: serverImage,

@@ -29,6 +29,12 @@ export type AuthSetting =
 export interface McpServiceArgs {
   readonly sidecarImage: pulumi.Input<string>;
   readonly agentImage: pulumi.Input<string>;
+  /**
+   * The agent image's exec-form health check (without "CMD"). Default: agent/Dockerfile's
+   * agent-probe. null: the image has none (the upstream agent image is FROM scratch), so the
+   * sidecar waits only for the agent to start and its readiness covers the rest.
+   */
+  readonly agentHealthCheckCommand?: readonly string[] | null;
   /** The MCP server container: the reference server, or any server image (that is the point). */
   readonly server: Omit<ServerContainer, "image"> & { readonly image: pulumi.Input<string> };
   readonly vpcId: pulumi.Input<string>;
@@ -78,7 +84,8 @@ function argumentProblems(args: McpServiceArgs): string[] {
     problems.push(
       `server.port ${args.server.port} collides with the sidecar's ports (${SIDECAR_PORT}, ${METRICS_PORT})`,
     );
-  if (args.assignPublicIp && args.allowedCidrs.includes("0.0.0.0/0") && args.auth.mode === "disabled") {
+  // The load balancer is internet-facing whatever the tasks' subnets: only the CIDRs keep it private.
+  if (args.allowedCidrs.includes("0.0.0.0/0") && args.auth.mode === "disabled") {
     problems.push("auth is disabled while the load balancer is open to 0.0.0.0/0: refusing an open endpoint");
   }
   return problems;
@@ -112,7 +119,7 @@ export class McpService extends pulumi.ComponentResource {
     const timing = McpService.#validate(args);
     super("mcp-sidecar:index:McpService", name, {}, opts);
     const child = { parent: this };
-    const region = aws.getRegionOutput({}, child).name;
+    const region = aws.getRegionOutput({}, child).region;
     const architecture = args.architecture ?? "ARM64";
 
     // ---- secrets: the agent's SSRF token, and the clients' API key ----
@@ -125,10 +132,14 @@ export class McpService extends pulumi.ComponentResource {
       },
       child,
     );
-    new aws.secretsmanager.SecretVersion(
-      `${name}-agent-token`,
-      { secretId: tokenSecret.id, secretString: token.result },
-      child,
+    // What the tasks need in place before the first one starts: the service depends on them.
+    const taskPrerequisites: pulumi.Resource[] = [];
+    taskPrerequisites.push(
+      new aws.secretsmanager.SecretVersion(
+        `${name}-agent-token`,
+        { secretId: tokenSecret.id, secretString: token.result },
+        child,
+      ),
     );
 
     let apiKeySecretArn: pulumi.Output<string> | undefined;
@@ -142,10 +153,12 @@ export class McpService extends pulumi.ComponentResource {
         },
         child,
       );
-      new aws.secretsmanager.SecretVersion(
-        `${name}-api-key`,
-        { secretId: secret.id, secretString: key.result },
-        child,
+      taskPrerequisites.push(
+        new aws.secretsmanager.SecretVersion(
+          `${name}-api-key`,
+          { secretId: secret.id, secretString: key.result },
+          child,
+        ),
       );
       apiKeySecretArn = secret.arn;
     } else if (args.auth.mode === "existing") {
@@ -174,26 +187,28 @@ export class McpService extends pulumi.ComponentResource {
       ],
     });
     const executionRole = new aws.iam.Role(`${name}-execution`, { assumeRolePolicy: assume }, child);
-    new aws.iam.RolePolicyAttachment(
-      `${name}-execution`,
-      {
-        role: executionRole.name,
-        policyArn: "arn:aws:iam::aws:policy/service-role/AmazonECSTaskExecutionRolePolicy",
-      },
-      child,
-    );
-    new aws.iam.RolePolicy(
-      `${name}-execution-token`,
-      {
-        role: executionRole.id,
-        policy: tokenSecret.arn.apply((arn) => JSON.stringify(executionRoleSecretsPolicy(arn))),
-      },
-      child,
+    taskPrerequisites.push(
+      new aws.iam.RolePolicyAttachment(
+        `${name}-execution`,
+        {
+          role: executionRole.name,
+          policyArn: "arn:aws:iam::aws:policy/service-role/AmazonECSTaskExecutionRolePolicy",
+        },
+        child,
+      ),
+      new aws.iam.RolePolicy(
+        `${name}-execution-token`,
+        {
+          role: executionRole.id,
+          policy: tokenSecret.arn.apply((arn) => JSON.stringify(executionRoleSecretsPolicy(arn))),
+        },
+        child,
+      ),
     );
     const taskRole = new aws.iam.Role(`${name}-task`, { assumeRolePolicy: assume }, child);
     // The agent runs as the task role: it may read exactly the secrets this task serves.
     if (apiKeySecretArn !== undefined || injectHeaders.length > 0) {
-      new aws.iam.RolePolicy(
+      const taskSecrets = new aws.iam.RolePolicy(
         `${name}-task-secrets`,
         {
           role: taskRole.id,
@@ -210,6 +225,7 @@ export class McpService extends pulumi.ComponentResource {
         },
         child,
       );
+      taskPrerequisites.push(taskSecrets);
     }
 
     // ---- the task ----
@@ -244,6 +260,9 @@ export class McpService extends pulumi.ComponentResource {
             timing,
             sidecarImage: v.sidecarImage,
             agentImage: v.agentImage,
+            ...(args.agentHealthCheckCommand !== undefined
+              ? { agentHealthCheckCommand: args.agentHealthCheckCommand }
+              : {}),
             server: { ...args.server, image: v.serverImage },
             sidecarPort: SIDECAR_PORT,
             metricsPort: METRICS_PORT,
@@ -347,8 +366,9 @@ export class McpService extends pulumi.ComponentResource {
       },
       child,
     );
+    // ECS refuses a service whose target group no listener uses yet.
     if (args.certificateArn) {
-      new aws.lb.Listener(
+      const https = new aws.lb.Listener(
         `${name}-https`,
         {
           loadBalancerArn: loadBalancer.arn,
@@ -360,6 +380,7 @@ export class McpService extends pulumi.ComponentResource {
         },
         child,
       );
+      taskPrerequisites.push(https);
       new aws.lb.Listener(
         `${name}-http`,
         {
@@ -373,15 +394,17 @@ export class McpService extends pulumi.ComponentResource {
         child,
       );
     } else {
-      new aws.lb.Listener(
-        `${name}-http`,
-        {
-          loadBalancerArn: loadBalancer.arn,
-          port: 80,
-          protocol: "HTTP",
-          defaultActions: [{ type: "forward", targetGroupArn: targetGroup.arn }],
-        },
-        child,
+      taskPrerequisites.push(
+        new aws.lb.Listener(
+          `${name}-http`,
+          {
+            loadBalancerArn: loadBalancer.arn,
+            port: 80,
+            protocol: "HTTP",
+            defaultActions: [{ type: "forward", targetGroupArn: targetGroup.arn }],
+          },
+          child,
+        ),
       );
     }
 
@@ -415,10 +438,12 @@ export class McpService extends pulumi.ComponentResource {
             containerPort: SIDECAR_PORT,
           },
         ],
-        // Autoscaling owns the count after creation.
-        waitForSteadyState: false,
+        // `pulumi up` fails when the deployment does (the circuit breaker rolled it back), rather
+        // than reporting success for a service that never became healthy.
+        waitForSteadyState: true,
       },
-      { ...child, ignoreChanges: ["desiredCount"] },
+      // Autoscaling owns the count after creation.
+      { ...child, dependsOn: taskPrerequisites, ignoreChanges: ["desiredCount"] },
     );
     const scalingTarget = new aws.appautoscaling.Target(
       `${name}`,

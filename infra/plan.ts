@@ -32,6 +32,11 @@ export interface Timing {
   /** ALB idle timeout: above the sidecar's SSE keepalive, so a quiet stream is never cut. */
   readonly albIdleTimeoutSeconds: number;
   readonly sseKeepaliveSeconds: number;
+  /**
+   * The sidecar's client keep-alive timeout: above the ALB idle timeout, so the ALB always closes an
+   * idle connection first (a sidecar closing it first races a new request and the ALB answers 502).
+   */
+  readonly clientKeepAliveSeconds: number;
 }
 
 /**
@@ -67,6 +72,7 @@ export function planTiming(
     deregistrationDelaySeconds: drainSeconds,
     albIdleTimeoutSeconds,
     sseKeepaliveSeconds,
+    clientKeepAliveSeconds: albIdleTimeoutSeconds + 5,
   };
 }
 
@@ -119,6 +125,11 @@ export interface TaskPlanInput {
   readonly timing: Timing;
   readonly sidecarImage: string;
   readonly agentImage: string;
+  /**
+   * Exec-form health check of the agent image (without "CMD"): agent/Dockerfile's agent-probe by
+   * default; null for an agent image without one, which the sidecar then waits for only to start.
+   */
+  readonly agentHealthCheckCommand?: readonly string[] | null;
   readonly server: ServerContainer;
   readonly sidecarPort: number;
   readonly metricsPort: number;
@@ -170,6 +181,10 @@ function logs(group: string, region: string, prefix: string): ContainerDefinitio
 /** The three containers of the task, as ECS receives them (containerDefinitions JSON). */
 export function containerDefinitions(plan: TaskPlanInput): ContainerDefinition[] {
   const token = { name: "AWS_TOKEN", valueFrom: plan.tokenSecretArn };
+  const agentHealthCheck =
+    plan.agentHealthCheckCommand === undefined
+      ? ["/usr/local/bin/agent-probe", String(AGENT_PORT)]
+      : plan.agentHealthCheckCommand;
   const agent: ContainerDefinition = {
     name: CONTAINER_NAMES.agent,
     image: plan.agentImage,
@@ -177,7 +192,7 @@ export function containerDefinitions(plan: TaskPlanInput): ContainerDefinition[]
     user: CONTAINER_USER,
     readonlyRootFilesystem: true,
     secrets: [token],
-    healthCheck: healthCheck(["/usr/local/bin/agent-probe", String(AGENT_PORT)]),
+    ...(agentHealthCheck ? { healthCheck: healthCheck(agentHealthCheck) } : {}),
     stopTimeout: plan.timing.stopTimeoutSeconds,
     logConfiguration: logs(plan.logGroups.agent, plan.region, CONTAINER_NAMES.agent),
   };
@@ -201,6 +216,7 @@ export function containerDefinitions(plan: TaskPlanInput): ContainerDefinition[]
     MCP_SIDECAR_METRICS_PORT: String(plan.metricsPort),
     MCP_SIDECAR_DRAIN_TIMEOUT: `${plan.timing.drainSeconds}s`,
     MCP_SIDECAR_SSE_KEEPALIVE: `${plan.timing.sseKeepaliveSeconds}s`,
+    MCP_SIDECAR_KEEP_ALIVE_TIMEOUT: `${plan.timing.clientKeepAliveSeconds}s`,
     MCP_SIDECAR_SECRETS_AGENT: `http://127.0.0.1:${AGENT_PORT}`,
     MCP_SIDECAR_LOG_LEVEL: plan.logLevel,
   };
@@ -231,7 +247,7 @@ export function containerDefinitions(plan: TaskPlanInput): ContainerDefinition[]
         containerName: CONTAINER_NAMES.server,
         condition: plan.server.healthCheckCommand ? "HEALTHY" : "START",
       },
-      { containerName: CONTAINER_NAMES.agent, condition: "HEALTHY" },
+      { containerName: CONTAINER_NAMES.agent, condition: agentHealthCheck ? "HEALTHY" : "START" },
     ],
     stopTimeout: plan.timing.stopTimeoutSeconds,
     logConfiguration: logs(plan.logGroups.sidecar, plan.region, CONTAINER_NAMES.sidecar),

@@ -4,7 +4,7 @@
 import * as pulumi from "@pulumi/pulumi";
 import { InvalidSecretSpec, parseHeaderDelivery } from "../proxy/secrets/spec.ts";
 import type { AuthSetting } from "./mcp-service.ts";
-import { type InjectedHeader, PlanError } from "./plan.ts";
+import { fargateSizeProblems, type InjectedHeader, PlanError, planTiming } from "./plan.ts";
 
 export interface StackSettings {
   readonly architecture: "ARM64" | "X86_64";
@@ -26,7 +26,10 @@ export interface StackSettings {
   readonly serverImage: string | undefined;
   readonly serverPort: number;
   readonly serverHealthCheck: readonly string[] | undefined;
+  readonly serverUser: string | undefined;
+  readonly serverReadonlyRootFilesystem: boolean;
   readonly agentImage: string | undefined;
+  readonly agentHealthCheck: readonly string[] | undefined;
   readonly auth: AuthSetting;
   readonly injectHeaders: readonly InjectedHeader[];
   readonly kmsKeyArn: string | undefined;
@@ -111,13 +114,17 @@ export function readSettings(config: pulumi.Config = new pulumi.Config()): Stack
       `logRetentionDays: ${logRetentionDays} is not a CloudWatch retention (${RETENTION_DAYS.join(", ")})`,
     );
 
+  const serverUser = config.get("serverUser");
+  if (serverUser !== undefined && !/^[A-Za-z0-9_.-]+(:[A-Za-z0-9_.-]+)?$/.test(serverUser))
+    problems.push(`serverUser: "${serverUser}" is not user, uid, user:group or uid:gid`);
+
   const settings: StackSettings = {
     architecture: architecture as StackSettings["architecture"],
     cpu: int("cpu", 512, 256, 16_384),
     memory: int("memory", 1024, 512, 122_880),
     minCount: int("minCount", 1, 1, 100),
     maxCount: int("maxCount", 4, 1, 100),
-    desiredCount: config.getNumber("desiredCount"),
+    desiredCount: config.getNumber("desiredCount") === undefined ? undefined : int("desiredCount", 1, 1, 100),
     targetCpuPercent: int("targetCpuPercent", 60, 10, 95),
     drainSeconds: int("drainSeconds", 25, 1, 3600),
     agentTtlSeconds: int("agentTtlSeconds", 30, 0, 3600),
@@ -129,13 +136,39 @@ export function readSettings(config: pulumi.Config = new pulumi.Config()): Stack
     serverImage: config.get("serverImage"),
     serverPort: int("serverPort", 3000, 1, 65_535),
     serverHealthCheck: strings("serverHealthCheck"),
+    serverUser,
+    serverReadonlyRootFilesystem: config.getBoolean("serverReadonlyRootFilesystem") ?? false,
     agentImage: config.get("agentImage"),
+    agentHealthCheck: strings("agentHealthCheck"),
     auth,
     injectHeaders,
     kmsKeyArn: config.get("kmsKeyArn"),
     imageTag: config.get("imageTag"),
     keepReleases: int("keepReleases", 20, 1, 1000),
   };
+  if (settings.agentImage && config.getNumber("agentTtlSeconds") !== undefined)
+    problems.push(
+      "agentTtlSeconds is built into the agent image this stack builds; with agentImage, set ttl_seconds in that image's config instead",
+    );
+  if (!settings.agentImage && settings.agentHealthCheck)
+    problems.push("agentHealthCheck is for agentImage; the agent this stack builds has its own probe");
+  // What McpService would refuse, checked here too so that one preview reports every problem.
+  problems.push(...fargateSizeProblems(settings.cpu, settings.memory));
+  try {
+    planTiming(settings.drainSeconds);
+  } catch (error) {
+    if (!(error instanceof PlanError)) throw error;
+    problems.push(...error.problems);
+  }
+  if (settings.maxCount < settings.minCount)
+    problems.push(`maxCount ${settings.maxCount} is below minCount ${settings.minCount}`);
+  const desired = settings.desiredCount ?? settings.minCount;
+  if (desired < settings.minCount || desired > settings.maxCount)
+    problems.push(
+      `desiredCount ${desired} is outside minCount..maxCount (${settings.minCount}..${settings.maxCount})`,
+    );
+  if (settings.auth.mode === "disabled" && settings.allowedCidrs.includes("0.0.0.0/0"))
+    problems.push("auth is disabled while allowedCidrs includes 0.0.0.0/0: refusing an open endpoint");
   if (problems.length > 0) throw new PlanError(problems);
   return settings;
 }

@@ -3,8 +3,9 @@
 //
 //   node scripts/ecr-scan-gate.ts --stack dev --tag git-0123456789ab
 //
-// Which images: every repository named `<project>-<stack>-*` (the ones infra/index.ts creates; a
-// stack that runs an existing server or agent image has no repository for it), at the release tag.
+// Which images: the repositories infra/index.ts creates, `<project>-<stack>-{sidecar,server,agent}`
+// (a stack running an existing server or agent image has no repository for it), at the release
+// tag or the tag plus a suffix (the agent's tag carries the TTL built into it).
 // A multi-arch tag points at an image index, which ECR does not scan: ECR scans each platform's
 // image, so the gate resolves the index and checks each of those (attestation manifests skipped).
 // Basic scanning (`findings`) and enhanced scanning (`enhancedFindings`) are both read.
@@ -188,53 +189,79 @@ async function waitForScan(repository: string, image: PlatformImage, options: Op
   }
 }
 
+/** The image components infra/index.ts builds, each in `<project>-<stack>-<component>`. */
+export const COMPONENTS = ["sidecar", "server", "agent"] as const;
+
+/** A release's tags: exactly the tag, or the tag with a suffix (the agent's carries its TTL). */
+export const isReleaseTag = (candidate: string, tag: string) =>
+  candidate === tag || candidate.startsWith(`${tag}-`);
+
 export async function runGate(options: Options, log: (line: string) => void): Promise<boolean> {
   const waivers = parseWaivers(readFileSync(options.waivers, "utf8"), options.waivers);
   const today = new Date().toISOString().slice(0, 10);
-  const prefix = `${options.project}-${options.stack}-`;
-  const repositories = (
-    aws(["ecr", "describe-repositories", "--query", "repositories[].repositoryName"]) as string[] | null
-  )?.filter((name) => name.startsWith(prefix));
-  if (!repositories?.length)
-    throw new Error(`no ECR repository named ${prefix}* (has the stack pushed its images?)`);
+  const wanted = COMPONENTS.map((c) => `${options.project}-${options.stack}-${c}`);
+  const existing = new Set(
+    aws(["ecr", "describe-repositories", "--query", "repositories[].repositoryName"]) as string[] | null,
+  );
+  // A stack running an existing server or agent image has no repository for it.
+  const repositories = wanted.filter((name) => existing.has(name));
+  if (repositories.length === 0)
+    throw new Error(`no ECR repository ${wanted.join(", ")} (has the stack pushed its images?)`);
   let failed = false;
-  for (const repository of repositories.sort()) {
-    const answer = aws([
-      "ecr",
-      "batch-get-image",
-      "--repository-name",
-      repository,
-      "--image-ids",
-      `imageTag=${options.tag}`,
-      "--accepted-media-types",
-      ...INDEX_TYPES,
-      ...IMAGE_TYPES,
-    ]) as {
-      images?: { imageManifest: string; imageManifestMediaType?: string; imageId: { imageDigest: string } }[];
-      failures?: { failureCode?: string; failureReason?: string }[];
-    };
-    const found = answer.images?.[0];
-    if (!found) {
-      const why = answer.failures?.[0];
+  for (const repository of repositories) {
+    const details =
+      (
+        aws(["ecr", "describe-images", "--repository-name", repository, "--filter", "tagStatus=TAGGED"]) as {
+          imageDetails?: { imageDigest: string; imageTags?: string[] }[];
+        }
+      ).imageDetails ?? [];
+    const release = details.filter((d) => d.imageTags?.some((t) => isReleaseTag(t, options.tag)));
+    if (release.length === 0)
       throw new Error(
-        `${repository}:${options.tag} not found (${why?.failureCode ?? "no image"}: ${why?.failureReason ?? "—"}); the gate runs after the images are pushed`,
+        `${repository}: no image tagged ${options.tag} (or ${options.tag}-*); the gate runs after the images are pushed`,
       );
-    }
-    const images = platformImages(
-      found.imageManifest,
-      found.imageManifestMediaType ?? "",
-      found.imageId.imageDigest,
-    );
-    if (images.length === 0)
-      throw new Error(`${repository}:${options.tag}: the index lists no platform image`);
-    for (const image of images) {
-      const critical = await waitForScan(repository, image, options);
-      log(`== ${repository}:${options.tag} ${image.platform} ${image.digest}: ${critical.length} CRITICAL`);
-      for (const finding of critical) {
-        if (isWaived(finding, waivers, today)) log(`  waived: ${finding}`);
-        else {
-          log(`  CRITICAL: ${finding}`);
-          failed = true;
+    for (const detail of release) {
+      const label = `${repository}:${detail.imageTags?.find((t) => isReleaseTag(t, options.tag))}`;
+      const answer = aws([
+        "ecr",
+        "batch-get-image",
+        "--repository-name",
+        repository,
+        "--image-ids",
+        `imageDigest=${detail.imageDigest}`,
+        "--accepted-media-types",
+        ...INDEX_TYPES,
+        ...IMAGE_TYPES,
+      ]) as {
+        images?: {
+          imageManifest: string;
+          imageManifestMediaType?: string;
+          imageId: { imageDigest: string };
+        }[];
+        failures?: { failureCode?: string; failureReason?: string }[];
+      };
+      const found = answer.images?.[0];
+      if (!found) {
+        const why = answer.failures?.[0];
+        throw new Error(
+          `${label}: manifest not readable (${why?.failureCode ?? "no image"}: ${why?.failureReason ?? "-"})`,
+        );
+      }
+      const images = platformImages(
+        found.imageManifest,
+        found.imageManifestMediaType ?? "",
+        found.imageId.imageDigest,
+      );
+      if (images.length === 0) throw new Error(`${label}: the index lists no platform image`);
+      for (const image of images) {
+        const critical = await waitForScan(repository, image, options);
+        log(`== ${label} ${image.platform} ${image.digest}: ${critical.length} CRITICAL`);
+        for (const finding of critical) {
+          if (isWaived(finding, waivers, today)) log(`  waived: ${finding}`);
+          else {
+            log(`  CRITICAL: ${finding}`);
+            failed = true;
+          }
         }
       }
     }

@@ -3,6 +3,7 @@
 // docker-compose.yml parsed and checked against the images and the sidecar's own configuration.
 // The images themselves are built and run by scripts/container-proof.sh (npm run containers).
 
+import { execFileSync } from "node:child_process";
 import { existsSync, readFileSync } from "node:fs";
 import { DockerfileParser, type Instruction } from "dockerfile-ast";
 import { describe, expect, it } from "vitest";
@@ -108,7 +109,77 @@ describe("agent/Dockerfile", () => {
   });
 });
 
+/**
+ * Whether .dockerignore lets a file into the build context: the last matching line wins, `!`
+ * re-includes, a pattern also matches everything under a directory it names. Written here because
+ * the rules of this one file need no dependency: `**`, `*`, literal paths, trailing slashes.
+ */
+function inBuildContext(file: string): boolean {
+  const lines = readFileSync(new URL("../.dockerignore", import.meta.url), "utf8")
+    .split("\n")
+    .map((l) => l.trim())
+    .filter((l) => l && !l.startsWith("#"));
+  let included = true;
+  for (const line of lines) {
+    const negated = line.startsWith("!");
+    const pattern = line.replace(/^!/, "").replace(/^\/|\/$/g, "");
+    const source = pattern
+      .split(/(\*\*\/|\*\*|\*)/)
+      .map((part) =>
+        part === "**/"
+          ? "(?:.*/)?"
+          : part === "**"
+            ? ".*"
+            : part === "*"
+              ? "[^/]*"
+              : part.replace(/[.+?^${}()|[\]\\]/g, "\\$&"),
+      )
+      .join("");
+    if (new RegExp(`^${source}(?:/.*)?$`).test(file)) included = negated;
+  }
+  return included;
+}
+
+describe.each(["proxy/Dockerfile", "server/Dockerfile", "agent/Dockerfile"])(
+  "%s and .dockerignore",
+  (path) => {
+    it("every COPY from the build context finds its files there (only Dockerfiles and tests stay out)", () => {
+      const file = dockerfile(path);
+      const lines = file.text.split("\n");
+      const copies = file.instructions
+        .filter((i) => i.getKeyword() === "COPY")
+        .map((i) => (lines[i.getRange()?.start.line ?? 0] ?? "").trim().split(/\s+/).slice(1))
+        .filter((parts) => !parts.some((p) => p.startsWith("--from=")));
+      expect(copies.length).toBeGreaterThan(0);
+      for (const parts of copies) {
+        for (const source of parts.filter((p) => !p.startsWith("--")).slice(0, -1)) {
+          const tracked = execFileSync("git", ["ls-files", "--", source], { cwd: ROOT, encoding: "utf8" })
+            .split("\n")
+            .filter(Boolean);
+          expect(tracked.length, `${path}: COPY ${source} names no tracked file`).toBeGreaterThan(0);
+          const left = tracked.filter((f) => !inBuildContext(f));
+          expect(
+            left.filter((f) => !/(^|\/)Dockerfile$|\.test\.ts$/.test(f)),
+            `${path}: COPY ${source}`,
+          ).toEqual([]);
+          expect(tracked.some(inBuildContext), `${path}: COPY ${source}`).toBe(true);
+        }
+      }
+    });
+  },
+);
+
 describe(".dockerignore", () => {
+  it("is read the way the builder reads it (the matcher above is not vacuous)", () => {
+    expect(inBuildContext("proxy/server.ts")).toBe(true);
+    expect(inBuildContext("agent/probe/src/main.rs")).toBe(true);
+    expect(inBuildContext("agent/probe/target/release/agent-probe")).toBe(false);
+    expect(inBuildContext("proxy/Dockerfile")).toBe(false);
+    expect(inBuildContext("test/proxy.test.ts")).toBe(false);
+    expect(inBuildContext("infra/index.ts")).toBe(false);
+    expect(inBuildContext("node_modules/undici/index.js")).toBe(false);
+  });
+
   it("keeps tests, node_modules, secrets and infra out of the build context", () => {
     const lines = readFileSync(new URL("../.dockerignore", import.meta.url), "utf8").split("\n");
     expect(lines[lines.findIndex((l) => !l.startsWith("#") && l.trim())]).toBe("**");

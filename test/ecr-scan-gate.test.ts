@@ -122,7 +122,8 @@ process.stdout.write(JSON.stringify(answer));
 );
 chmodSync(join(dir, "aws"), 0o755);
 
-const REPOS = ["mcp-sidecar-dev-sidecar", "mcp-sidecar-dev-agent", "mcp-sidecar-prod-sidecar", "other"];
+// A second stack whose name starts like this one's ("dev-2") must not be mistaken for it.
+const REPOS = ["mcp-sidecar-dev-sidecar", "mcp-sidecar-dev-agent", "mcp-sidecar-dev-2-sidecar", "other"];
 const TAG = "git-0123456789ab";
 
 function fixture(critical: { arm?: string[]; agent?: string[] } = {}) {
@@ -132,14 +133,26 @@ function fixture(critical: { arm?: string[]; agent?: string[] } = {}) {
   });
   return {
     "describe-repositories": [REPOS],
-    [`batch-get-image mcp-sidecar-dev-sidecar imageTag=${TAG}`]: [
+    "describe-images mcp-sidecar-dev-sidecar": [
+      {
+        imageDetails: [
+          { imageDigest: "sha256:old", imageTags: ["git-fedcba987654"] },
+          { imageDigest: "sha256:idx", imageTags: [TAG] },
+        ],
+      },
+    ],
+    // The agent's tag carries the TTL built into it.
+    "describe-images mcp-sidecar-dev-agent": [
+      { imageDetails: [{ imageDigest: "sha256:agent-idx", imageTags: [`${TAG}-ttl30`] }] },
+    ],
+    "batch-get-image mcp-sidecar-dev-sidecar imageDigest=sha256:idx": [
       {
         images: [
           { imageManifest: index, imageManifestMediaType: INDEX, imageId: { imageDigest: "sha256:idx" } },
         ],
       },
     ],
-    [`batch-get-image mcp-sidecar-dev-agent imageTag=${TAG}`]: [
+    "batch-get-image mcp-sidecar-dev-agent imageDigest=sha256:agent-idx": [
       {
         images: [
           {
@@ -208,9 +221,11 @@ describe("scripts/ecr-scan-gate.ts against a stand-in aws CLI", () => {
         "imageDigest=sha256:agent-arm",
       ]),
     );
-    expect(result.calls.some((c) => c.includes("mcp-sidecar-prod-sidecar") || c.includes("other"))).toBe(
+    expect(result.calls.some((c) => c.includes("mcp-sidecar-dev-2-sidecar") || c.includes("other"))).toBe(
       false,
     );
+    expect(result.stdout).toContain(`mcp-sidecar-dev-agent:${TAG}-ttl30 linux/arm64`);
+    expect(result.calls.some((c) => c.includes("imageDigest=sha256:old"))).toBe(false);
     const get = result.calls.find((c) => c[1] === "batch-get-image");
     expect(get).toEqual(
       expect.arrayContaining([INDEX, "application/vnd.docker.distribution.manifest.list.v2+json"]),
@@ -240,15 +255,12 @@ describe("scripts/ecr-scan-gate.ts against a stand-in aws CLI", () => {
 
   it("fails clearly when the tag was not pushed, a scan cannot complete, or the flags are wrong", async () => {
     const missing = fixture();
-    missing[`batch-get-image mcp-sidecar-dev-agent imageTag=${TAG}`] = [
-      {
-        images: [],
-        failures: [{ failureCode: "ImageNotFound", failureReason: "Requested image not found" }],
-      },
+    missing["describe-images mcp-sidecar-dev-agent"] = [
+      { imageDetails: [{ imageDigest: "sha256:x", imageTags: ["git-fedcba987654-ttl30"] }] },
     ] as never;
     const notPushed = await gate(missing);
     expect(notPushed.code).toBe(2);
-    expect(notPushed.stderr).toContain(`mcp-sidecar-dev-agent:${TAG} not found (ImageNotFound`);
+    expect(notPushed.stderr).toContain(`mcp-sidecar-dev-agent: no image tagged ${TAG} (or ${TAG}-*)`);
 
     const unsupported = fixture();
     unsupported["describe-image-scan-findings mcp-sidecar-dev-sidecar imageDigest=sha256:amd"] = [

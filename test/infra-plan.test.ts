@@ -1,6 +1,5 @@
 // The pure plan (infra/plan.ts), the policy pack's rules (infra/policy/rules.ts) on passing and
 // failing inputs and on the real dev stack, and the second example under mocks.
-import type { ReportViolation, ResourceValidationArgs, ResourceValidationPolicy } from "@pulumi/policy";
 import { describe, expect, it } from "vitest";
 import {
   containerDefinitions,
@@ -20,6 +19,7 @@ import {
   noSecretEnvironment,
   noSecretsWildcard,
 } from "../infra/policy/rules.ts";
+import { check } from "./helpers/policy.ts";
 import { runProgram, stackConfig } from "./helpers/pulumi-mocks.ts";
 
 describe("planTiming", () => {
@@ -96,23 +96,6 @@ describe("taskRolePolicy and ecrLifecyclePolicy", () => {
 
 // ---- policies ----
 
-function check(policy: ResourceValidationPolicy, type: string, props: Record<string, unknown>): string[] {
-  const violations: string[] = [];
-  const report: ReportViolation = (message: string) => {
-    violations.push(message);
-  };
-  const args = {
-    type,
-    props,
-    urn: `urn:pulumi:dev::mcp-sidecar::${type}::test`,
-    name: "test",
-    opts: {},
-  } as unknown as ResourceValidationArgs;
-  const validate = policy.validateResource;
-  for (const fn of Array.isArray(validate) ? validate : [validate]) if (fn) void fn(args, report);
-  return violations;
-}
-
 const TD = "aws:ecs/taskDefinition:TaskDefinition";
 const td = (containers: unknown[], arch = "ARM64") => ({
   runtimePlatform: { cpuArchitecture: arch },
@@ -140,6 +123,16 @@ describe("policy pack rules", () => {
       "imageTagMutability is MUTABLE",
       "imageScanningConfiguration.scanOnPush is not true",
     ]);
+    expect(
+      check(ecrImmutableScanned, repo, {
+        imageTagMutability: "IMMUTABLE_WITH_EXCLUSION",
+        imageTagMutabilityExclusionFilters: [
+          { filter: "buildcache*", filterType: "WILDCARD" },
+          { filter: "*", filterType: "WILDCARD" },
+        ],
+        imageScanningConfiguration: { scanOnPush: true },
+      }),
+    ).toEqual(['imageTagMutabilityExclusionFilters: "*" is not the build cache tag']);
   });
 
   it("nonRootContainers", () => {
@@ -172,10 +165,14 @@ describe("policy pack rules", () => {
           { name: "API_KEY", value: "abc" },
           { name: "DB_PASSWORD", value: "x" },
           { name: "AWS_TOKEN", value: "t" },
+          { name: "DATABASE_URL", value: "postgres://app:hunter2@db:5432/app" },
+          { name: "MCP_SIDECAR_UPSTREAM", value: "https://user:pw@upstream" },
         ],
       },
     ];
-    expect(check(noSecretEnvironment, TD, td(bad))).toHaveLength(3);
+    const violations = check(noSecretEnvironment, TD, td(bad));
+    expect(violations).toHaveLength(5);
+    expect(violations.join("\n")).not.toMatch(/hunter2|pw@/);
   });
 
   it("coherentDrain", () => {
@@ -279,5 +276,24 @@ describe("infra/examples/existing-server.ts", () => {
     expect(containers.find((c) => c.name === "sidecar")?.stopTimeout).toBe(65);
     expect(program.ofType("docker-build:index:Image")).toHaveLength(0);
     expect(program.outputs.readApiKeyCommand).toContain("aws secretsmanager get-secret-value");
+  });
+});
+
+describe("releaseTag (infra/images.ts)", () => {
+  it("tags from the commit; the same edits give the same tag, so a second preview does not rebuild", async () => {
+    const { releaseTag } = await import("../infra/images.ts");
+    expect(releaseTag("v1.2.3")).toBe("v1.2.3");
+    const saved = process.env.GITHUB_SHA;
+    try {
+      process.env.GITHUB_SHA = "0123456789abcdef0123456789abcdef01234567";
+      expect(releaseTag()).toBe("0123456789ab");
+    } finally {
+      if (saved === undefined) delete process.env.GITHUB_SHA;
+      else process.env.GITHUB_SHA = saved;
+    }
+    if (process.env.GITHUB_SHA) return;
+    const tag = releaseTag();
+    expect(tag).toMatch(/^[0-9a-f]{12}(-dirty-[0-9a-f]{8})?$/);
+    expect(releaseTag()).toBe(tag);
   });
 });

@@ -1,8 +1,13 @@
 // The Pulumi program under mocks: the real entry (infra/index.ts), config from Pulumi.dev.yaml (and
 // variants), and the properties ECS, ELB, IAM and ECR would receive. Every assertion is on awaited
 // values (never inside an apply nobody awaits).
+import { readFileSync } from "node:fs";
 import { describe, expect, it } from "vitest";
+import { parse as parseYaml } from "yaml";
 import type { ContainerDefinition } from "../infra/plan.ts";
+import { nonRootContainers } from "../infra/policy/rules.ts";
+import { envName, OPTIONS, parseConfig } from "../proxy/config.ts";
+import { check } from "./helpers/policy.ts";
 import { MOCK_RANDOM, type Program, runProgram, stackConfig } from "./helpers/pulumi-mocks.ts";
 
 const dev = (overrides: Record<string, unknown> = {}) =>
@@ -70,7 +75,7 @@ describe("the dev stack (Pulumi.dev.yaml)", async () => {
     expect(server?.portMappings).toBeUndefined();
     expect(agent?.portMappings).toBeUndefined();
     const service = program.one("aws:ecs/service:Service");
-    const targetGroupArn = `arn:aws:lb:us-east-1:123456789012:${program.one("aws:lb/targetGroup:TargetGroup").name}`;
+    const targetGroupArn = `arn:aws:elasticloadbalancing:us-east-1:123456789012:targetgroup/${program.one("aws:lb/targetGroup:TargetGroup").name}/0123456789abcdef`;
     expect(service.inputs.loadBalancers).toEqual([
       { targetGroupArn, containerName: "sidecar", containerPort: 8080 },
     ]);
@@ -112,9 +117,23 @@ describe("the dev stack (Pulumi.dev.yaml)", async () => {
       MCP_SIDECAR_PORT: "8080",
       MCP_SIDECAR_METRICS_PORT: "9090",
       MCP_SIDECAR_SECRETS_AGENT: "http://127.0.0.1:2773",
-      MCP_SIDECAR_AUTH_SECRET: expect.stringMatching(/^arn:aws:secretsmanager:.*api-key$/),
+      MCP_SIDECAR_AUTH_SECRET: expect.stringMatching(
+        /^arn:aws:secretsmanager:us-east-1:123456789012:secret:mcp-sidecar-dev-api-key-AbC123$/,
+      ),
     });
     expect(env(server)).toEqual({ MCP_SERVER_PORT: "3000" });
+  });
+
+  it("gives the sidecar an environment its own config parser accepts, with the stack's timings", () => {
+    const known = new Set(OPTIONS.map((spec) => envName(spec.flag)));
+    expect(Object.keys(env(sidecar)).filter((name) => !known.has(name))).toEqual([]);
+    const parsed = parseConfig([], { ...env(sidecar), AWS_TOKEN: "token-from-the-task-secrets" });
+    if (parsed.kind !== "config") throw new Error(`sidecar config refused: ${JSON.stringify(parsed)}`);
+    const alb = program.one("aws:lb/loadBalancer:LoadBalancer").inputs.idleTimeout as number;
+    expect(parsed.config.drainTimeoutMs).toBe(25_000);
+    // The ALB closes an idle connection first; the sidecar closing first would race a request (502).
+    expect(parsed.config.keepAliveTimeoutMs).toBeGreaterThan(alb * 1000);
+    expect(alb).toBeGreaterThan(parsed.config.sseKeepaliveMs / 1000);
   });
 
   it("runs every container as 65532 with a read-only root filesystem, logging to its own group and prefix", () => {
@@ -157,6 +176,30 @@ describe("the dev stack (Pulumi.dev.yaml)", async () => {
     });
     const policy = program.one("aws:appautoscaling/policy:Policy");
     expect(policy.inputs).toMatchObject({ policyType: "TargetTrackingScaling" });
+    // `pulumi up` fails when the rollout does, instead of reporting a rolled-back deploy as done.
+    expect(service.inputs.waitForSteadyState).toBe(true);
+  });
+
+  it("creates the service only once its listener, IAM grants and secret values exist", () => {
+    // ECS refuses a service whose target group no listener uses; tasks started before their roles
+    // may read the secrets fail with ResourceInitializationError.
+    expect(program.one("aws:ecs/service:Service").dependsOn).toEqual(
+      expect.arrayContaining([
+        "mcp-sidecar-dev-http",
+        "mcp-sidecar-dev-execution",
+        "mcp-sidecar-dev-execution-token",
+        "mcp-sidecar-dev-task-secrets",
+        "mcp-sidecar-dev-agent-token",
+        "mcp-sidecar-dev-api-key",
+      ]),
+    );
+    const listener = program.one("aws:lb/listener:Listener");
+    const versions = program.ofType("aws:secretsmanager/secretVersion:SecretVersion");
+    expect(listener.name).toBe("mcp-sidecar-dev-http");
+    expect(versions.map((v) => v.name).sort()).toEqual([
+      "mcp-sidecar-dev-agent-token",
+      "mcp-sidecar-dev-api-key",
+    ]);
   });
 
   it("checks /ready from the target group, with an idle timeout above the SSE keepalive", () => {
@@ -207,7 +250,7 @@ describe("the dev stack (Pulumi.dev.yaml)", async () => {
           Sid: "ReadServedSecrets",
           Effect: "Allow",
           Action: ["secretsmanager:GetSecretValue", "secretsmanager:DescribeSecret"],
-          Resource: [expect.stringMatching(/^arn:aws:secretsmanager:us-east-1:123456789012:.*api-key$/)],
+          Resource: ["arn:aws:secretsmanager:us-east-1:123456789012:secret:mcp-sidecar-dev-api-key-AbC123"],
         },
       ],
     });
@@ -242,6 +285,7 @@ describe("the dev stack (Pulumi.dev.yaml)", async () => {
         imageScanningConfiguration: { scanOnPush: true },
       });
     }
+    expect(program.ofType("aws:ecr/lifecyclePolicy:LifecyclePolicy")).toHaveLength(3);
     for (const lifecycle of program.ofType("aws:ecr/lifecyclePolicy:LifecyclePolicy")) {
       const rules = (
         JSON.parse(lifecycle.inputs.policy as string) as {
@@ -260,7 +304,7 @@ describe("the dev stack (Pulumi.dev.yaml)", async () => {
       expect(image.inputs).toMatchObject({
         platforms: ["linux/amd64", "linux/arm64"],
         push: true,
-        tags: [expect.stringMatching(/:git-test$/)],
+        tags: [expect.stringMatching(image.name === "agent" ? /:git-test-ttl30$/ : /:git-test$/)],
         cacheTo: [
           {
             registry: {
@@ -273,6 +317,7 @@ describe("the dev stack (Pulumi.dev.yaml)", async () => {
         ],
       });
     }
+    // The TTL is built into the agent image, so it is in its tag: ECR's tags are immutable.
     expect(images.find((i) => i.name === "agent")?.inputs.buildArgs).toEqual({ AGENT_TTL_SECONDS: "30" });
     const sidecarImage = program.one("docker-build:index:Image", "sidecar");
     expect((sidecarImage.inputs.dockerfile as { location: string }).location).toMatch(/proxy\/Dockerfile$/);
@@ -282,7 +327,7 @@ describe("the dev stack (Pulumi.dev.yaml)", async () => {
     const outputs = program.outputs;
     expect(outputs.url).toBe("http://mcp-sidecar-dev.us-east-1.elb.amazonaws.com/mcp");
     expect(outputs.readApiKeyCommand).toMatch(
-      /^aws secretsmanager get-secret-value --secret-id arn:aws:secretsmanager:.*api-key --query SecretString --output text$/,
+      /^aws secretsmanager get-secret-value --secret-id arn:aws:secretsmanager:us-east-1:123456789012:secret:mcp-sidecar-dev-api-key-AbC123 --query SecretString --output text$/,
     );
     expect(outputs.imageDigests).toEqual({
       sidecar: expect.stringMatching(/^sha256:/),
@@ -307,7 +352,11 @@ describe("the dev stack (Pulumi.dev.yaml)", async () => {
 describe("variants", () => {
   it("drops the sidecar beside an existing server image: no server build, START dependency without a health check", async () => {
     const program = await runProgram(
-      dev({ "mcp-sidecar:serverImage": "ghcr.io/acme/mcp-server:1.4.2", "mcp-sidecar:serverPort": 9000 }),
+      dev({
+        "mcp-sidecar:serverImage": "ghcr.io/acme/mcp-server:1.4.2",
+        "mcp-sidecar:serverPort": 9000,
+        "mcp-sidecar:serverUser": "1000:1000",
+      }),
     );
     const { sidecar, server } = containers(program);
     expect(server?.image).toBe("ghcr.io/acme/mcp-server:1.4.2");
@@ -321,6 +370,50 @@ describe("variants", () => {
     expect(sidecar?.dependsOn?.[0]).toEqual({ containerName: "server", condition: "START" });
     expect(env(sidecar).MCP_SIDECAR_UPSTREAM).toBe("http://127.0.0.1:9000");
     expect(server?.readonlyRootFilesystem).toBe(false);
+    expect(server?.user).toBe("1000:1000");
+    const taskDefinition = "aws:ecs/taskDefinition:TaskDefinition";
+    expect(check(nonRootContainers, taskDefinition, program.one(taskDefinition).inputs)).toEqual([]);
+    // Without serverUser the image's default user runs it, and the policy pack refuses the stack.
+    const noUser = await runProgram(dev({ "mcp-sidecar:serverImage": "ghcr.io/acme/mcp-server:1.4.2" }));
+    expect(check(nonRootContainers, taskDefinition, noUser.one(taskDefinition).inputs)).toEqual([
+      "container server runs as the image's default user, not a non-root user",
+    ]);
+  });
+
+  it("runs an existing agent image without a probe: no agent health check, the sidecar waits for its start", async () => {
+    const image = "123456789012.dkr.ecr.us-east-1.amazonaws.com/aws-secretsmanager-agent@sha256:abc";
+    const program = await runProgram(
+      dev({ "mcp-sidecar:agentImage": image, "mcp-sidecar:agentTtlSeconds": null }),
+    );
+    const byName = containers(program);
+    expect(byName["secrets-agent"]?.image).toBe(image);
+    expect(byName["secrets-agent"]?.healthCheck).toBeUndefined();
+    expect(byName.sidecar?.dependsOn).toEqual([
+      { containerName: "server", condition: "HEALTHY" },
+      { containerName: "secrets-agent", condition: "START" },
+    ]);
+    expect(
+      program
+        .ofType("docker-build:index:Image")
+        .map((i) => i.name)
+        .sort(),
+    ).toEqual(["server", "sidecar"]);
+    const probed = await runProgram(
+      dev({
+        "mcp-sidecar:agentImage": image,
+        "mcp-sidecar:agentTtlSeconds": null,
+        "mcp-sidecar:agentHealthCheck": ["/probe"],
+      }),
+    );
+    expect(containers(probed)["secrets-agent"]?.healthCheck?.command).toEqual(["CMD", "/probe"]);
+    expect(containers(probed).sidecar?.dependsOn?.[1]).toEqual({
+      containerName: "secrets-agent",
+      condition: "HEALTHY",
+    });
+    // The TTL is built into the image this stack builds; it cannot reach an image built elsewhere.
+    await expect(runProgram(dev({ "mcp-sidecar:agentImage": image }))).rejects.toThrow(
+      /agentTtlSeconds is built into the agent image this stack builds/,
+    );
   });
 
   it("x86, HTTPS with a redirect, an existing VPC with private tasks, an existing API key, injected headers and a KMS key", async () => {
@@ -435,17 +528,31 @@ describe("variants", () => {
     },
   );
 
-  it("refuses settings that cannot work, naming each", async () => {
-    await expect(
-      runProgram(
-        dev({
-          "mcp-sidecar:drainSeconds": 116,
-          "mcp-sidecar:cpu": 512,
-          "mcp-sidecar:memory": 512,
-          "mcp-sidecar:auth": "maybe",
-        }),
-      ),
-    ).rejects.toThrow(/auth: "maybe" is not create, existing or disabled/);
+  it("refuses settings that cannot work, naming each, all in one report", async () => {
+    const all = runProgram(
+      dev({
+        "mcp-sidecar:drainSeconds": 116,
+        "mcp-sidecar:cpu": 512,
+        "mcp-sidecar:memory": 512,
+        "mcp-sidecar:auth": "maybe",
+        "mcp-sidecar:minCount": 3,
+        "mcp-sidecar:maxCount": 2,
+        "mcp-sidecar:serverUser": "root user",
+      }),
+    );
+    await expect(all).rejects.toThrow(/auth: "maybe" is not create, existing or disabled/);
+    const problems = await all.then(
+      () => [],
+      (error: { problems?: string[] }) => error.problems ?? [],
+    );
+    expect(problems).toEqual(
+      expect.arrayContaining([
+        expect.stringContaining("use at most 115"),
+        expect.stringContaining("memory 512 MiB does not pair with cpu 512"),
+        "maxCount 2 is below minCount 3",
+        'serverUser: "root user" is not user, uid, user:group or uid:gid',
+      ]),
+    );
     await expect(runProgram(dev({ "mcp-sidecar:drainSeconds": 116 }))).rejects.toThrow(
       /above Fargate's maximum of 120 s \(use at most 115\)/,
     );
@@ -458,5 +565,39 @@ describe("variants", () => {
     await expect(runProgram(dev({ "mcp-sidecar:auth": "disabled" }))).rejects.toThrow(
       /refusing an open endpoint/,
     );
+    // Private tasks do not make the internet-facing load balancer private.
+    await expect(
+      runProgram(dev({ "mcp-sidecar:auth": "disabled", "mcp-sidecar:assignPublicIp": false })),
+    ).rejects.toThrow(/refusing an open endpoint/);
+  });
+});
+
+describe("Pulumi.yaml and Pulumi.dev.yaml", () => {
+  const read = (file: string) => readFileSync(new URL(`../${file}`, import.meta.url), "utf8");
+  const project = parseYaml(read("Pulumi.yaml")) as {
+    config: Record<string, { type: string; description?: string; default?: unknown }>;
+  };
+
+  it("declares exactly the keys the program reads, each with a type and a description", () => {
+    // Pulumi refuses a project key the schema does not declare, so a key read but not declared
+    // could never be set.
+    const source = read("infra/settings.ts");
+    const read_ = new Set(
+      [...source.matchAll(/(?:config\.\w+|int|strings)(?:<[^>]*>)?\("(\w+)"/g)].map((m) => m[1] as string),
+    );
+    expect(read_.size).toBeGreaterThan(20);
+    expect(new Set(Object.keys(project.config))).toEqual(read_);
+    for (const [key, spec] of Object.entries(project.config)) {
+      expect(["string", "integer", "boolean", "array"], key).toContain(spec.type);
+      expect(spec.description, key).toBeTruthy();
+    }
+  });
+
+  it("the dev stack sets only declared keys (and aws:region)", () => {
+    const dev = parseYaml(read("Pulumi.dev.yaml")) as { config: Record<string, unknown> };
+    const undeclared = Object.keys(dev.config).filter(
+      (key) => key !== "aws:region" && !(key.replace(/^mcp-sidecar:/, "") in project.config),
+    );
+    expect(undeclared).toEqual([]);
   });
 });

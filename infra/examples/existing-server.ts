@@ -19,6 +19,7 @@ const service = new McpService("my-mcp", {
     port: config.getNumber("serverPort") ?? 3000,
     healthCheckCommand: config.getObject<string[]>("serverHealthCheck"),
     environment: { LOG_LEVEL: "info" },
+    user: config.get("serverUser") ?? "1000:1000", // your image's non-root user (the policy pack requires one)
     readonlyRootFilesystem: false,
   },
   sidecarImage: config.require("sidecarImage"),

@@ -3,7 +3,7 @@
 // (constructing a PolicyPack starts a gRPC server; only infra/policy/index.ts does that).
 
 import type { ResourceValidationPolicy } from "@pulumi/policy";
-import { FARGATE_MAX_STOP_TIMEOUT_SECONDS, STOP_MARGIN_SECONDS } from "../plan.ts";
+import { CACHE_TAG, FARGATE_MAX_STOP_TIMEOUT_SECONDS, STOP_MARGIN_SECONDS } from "../plan.ts";
 
 type Props = Record<string, unknown>;
 
@@ -52,6 +52,13 @@ export const ecrImmutableScanned: ResourceValidationPolicy = {
     const mutability = args.props.imageTagMutability;
     if (mutability !== "IMMUTABLE" && mutability !== "IMMUTABLE_WITH_EXCLUSION")
       reportViolation(`imageTagMutability is ${String(mutability ?? "MUTABLE")}`);
+    // Only the build cache may be overwritten: an exclusion such as `*` would make every tag mutable.
+    const exclusions = (args.props.imageTagMutabilityExclusionFilters ?? []) as { filter?: string }[];
+    for (const exclusion of exclusions)
+      if (exclusion.filter !== `${CACHE_TAG}*` && exclusion.filter !== CACHE_TAG)
+        reportViolation(
+          `imageTagMutabilityExclusionFilters: "${exclusion.filter}" is not the build cache tag`,
+        );
     const scanning = args.props.imageScanningConfiguration as { scanOnPush?: boolean } | undefined;
     if (scanning?.scanOnPush !== true) reportViolation("imageScanningConfiguration.scanOnPush is not true");
   },
@@ -79,12 +86,19 @@ const SECRET_LOOKING_NAME = /(SECRET|TOKEN|PASSWORD|PASSWD|API_?KEY|PRIVATE_?KEY
 export const noSecretEnvironment: ResourceValidationPolicy = {
   name: "mcp-sidecar-no-secret-env",
   description:
-    "No plain environment variable looks like a secret: secrets go through `secrets` (an ARN) or the Secrets Manager Agent. A variable whose value is an ARN or a URL is a reference, not a secret.",
+    "No plain environment variable looks like a secret: secrets go through `secrets` (an ARN) or the Secrets Manager Agent. A variable whose value is an ARN or a URL without credentials is a reference, not a secret.",
   enforcementLevel: "mandatory",
   validateResource: (args, reportViolation) => {
     if (args.type !== TASK_DEFINITION) return;
     for (const container of containersOf(args.props)) {
       for (const variable of container.environment ?? []) {
+        // user:password@ in a URL is a secret whatever the variable's name (DATABASE_URL=...).
+        if (/^[a-z][a-z0-9+.-]*:\/\/[^/@\s]*:[^/@\s]*@/i.test(variable.value)) {
+          reportViolation(
+            `container ${container.name ?? "?"}: ${variable.name} is a URL carrying credentials in plain environment (use secrets with an ARN)`,
+          );
+          continue;
+        }
         if (!SECRET_LOOKING_NAME.test(variable.name)) continue;
         // A reference is not a secret: an ARN (the value lives in Secrets Manager) or a URL.
         if (/^arn:aws[a-z-]*:/.test(variable.value) || /^https?:\/\//.test(variable.value)) continue;

@@ -15,6 +15,8 @@ export interface Recorded {
   readonly type: string;
   readonly name: string;
   readonly inputs: Record<string, unknown>;
+  /** The names of the resources it depends on (dependsOn and data dependencies), as the engine gets them. */
+  readonly dependsOn: string[];
 }
 
 export interface Program {
@@ -25,19 +27,51 @@ export interface Program {
   one(type: string, nameIncludes?: string): Recorded;
 }
 
+// ARNs in the shapes AWS gives them, so code that parses one (the sidecar's secret specs, IAM
+// documents, the policy pack) meets what it will meet on AWS.
 function arnFor(type: string, name: string): string {
-  const service = type.split(":")[1]?.split("/")[0] ?? "x";
-  return `arn:aws:${service}:${REGION}:${ACCOUNT}:${name}`;
+  const at = `${REGION}:${ACCOUNT}`;
+  switch (type) {
+    case "aws:secretsmanager/secret:Secret":
+      return `arn:aws:secretsmanager:${at}:secret:${name}-AbC123`;
+    case "aws:iam/role:Role":
+      return `arn:aws:iam::${ACCOUNT}:role/${name}`;
+    case "aws:cloudwatch/logGroup:LogGroup":
+      return `arn:aws:logs:${at}:log-group:${name}`;
+    case "aws:ecr/repository:Repository":
+      return `arn:aws:ecr:${at}:repository/${name}`;
+    case "aws:ecs/cluster:Cluster":
+      return `arn:aws:ecs:${at}:cluster/${name}`;
+    case "aws:ecs/taskDefinition:TaskDefinition":
+      return `arn:aws:ecs:${at}:task-definition/${name}:1`;
+    case "aws:lb/loadBalancer:LoadBalancer":
+      return `arn:aws:elasticloadbalancing:${at}:loadbalancer/app/${name}/0123456789abcdef`;
+    case "aws:lb/targetGroup:TargetGroup":
+      return `arn:aws:elasticloadbalancing:${at}:targetgroup/${name}/0123456789abcdef`;
+    default: {
+      const service = type.split(":")[1]?.split("/")[0] ?? "x";
+      return `arn:aws:${service}:${at}:${name}`;
+    }
+  }
 }
 
 /** The stack file's config as setAllConfig wants it: namespaced keys, JSON for lists. */
+/**
+ * The config a stack's program receives from the CLI: Pulumi.yaml's declared defaults, then the
+ * stack file, then `overrides` (null removes a key the file sets).
+ */
 export function stackConfig(file: string, overrides: Record<string, unknown> = {}): Record<string, string> {
-  const document = parseYaml(readFileSync(new URL(`../../${file}`, import.meta.url), "utf8")) as {
-    config: Record<string, unknown>;
-  };
+  const read = (name: string) => parseYaml(readFileSync(new URL(`../../${name}`, import.meta.url), "utf8"));
+  const project = read("Pulumi.yaml") as { name: string; config: Record<string, { default?: unknown }> };
+  const defaults = Object.fromEntries(
+    Object.entries(project.config)
+      .filter(([, spec]) => spec.default !== undefined)
+      .map(([key, spec]) => [`${project.name}:${key}`, spec.default]),
+  );
+  const document = read(file) as { config: Record<string, unknown> };
   const config: Record<string, string> = {};
-  for (const [key, value] of Object.entries({ ...document.config, ...overrides })) {
-    if (value === undefined) continue;
+  for (const [key, value] of Object.entries({ ...defaults, ...document.config, ...overrides })) {
+    if (value === undefined || value === null) continue;
     config[key] = typeof value === "string" ? value : JSON.stringify(value);
   }
   return config;
@@ -82,7 +116,12 @@ export async function runProgram(
     {
       newResource(args: pulumi.runtime.MockResourceArgs) {
         const inputs = args.inputs as Record<string, unknown>;
-        resources.push({ type: args.type, name: args.name, inputs });
+        resources.push({
+          type: args.type,
+          name: args.name,
+          inputs,
+          dependsOn: dependencies.get(`${args.type}::${args.name}`) ?? [],
+        });
         const state: Record<string, unknown> = { ...inputs, arn: arnFor(args.type, args.name) };
         switch (args.type) {
           case "aws:ecr/repository:Repository":
@@ -131,6 +170,23 @@ export async function runProgram(
     "dev",
     false,
   );
+  // The mock's newResource does not see a resource's dependencies; the register request it answers
+  // carries them (URNs), so read them there.
+  const dependencies = new Map<string, string[]>();
+  const monitor = pulumi.runtime.getMonitor() as unknown as {
+    registerResource(
+      req: { getType(): string; getName(): string; getDependenciesList(): string[] },
+      cb: unknown,
+    ): unknown;
+  };
+  const register = monitor.registerResource.bind(monitor);
+  monitor.registerResource = (req, cb) => {
+    dependencies.set(
+      `${req.getType()}::${req.getName()}`,
+      req.getDependenciesList().map((urn) => urn.split("::").at(-1) as string),
+    );
+    return register(req, cb);
+  };
   pulumi.runtime.setAllConfig(config);
   vi.resetModules();
   const program = (await import(/* @vite-ignore */ entry)) as Record<string, unknown>;
