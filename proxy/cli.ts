@@ -5,7 +5,7 @@
 //   mcp-sidecar healthcheck [--url URL]      exit 0 when /health answers 200, else 1 (container checks)
 //   mcp-sidecar agent-emulator ...           the Secrets Manager Agent emulator (agent/emulator/)
 
-import { envName, helpText, parseConfig } from "./config.ts";
+import { envName, helpText, needsSecretsAgent, parseConfig } from "./config.ts";
 import { createProcessLogger, type ProcessLogger } from "./logger.ts";
 import {
   AgentTokenError,
@@ -82,10 +82,8 @@ async function run(args: readonly string[]): Promise<number> {
     return EXIT_INVALID_CONFIG;
   }
   const config = parsed.config;
-  const needsAgent =
-    config.authSecret !== undefined || config.injectHeaders.length > 0 || config.secretFiles.length > 0;
   let agentToken: (() => string) | undefined;
-  if (needsAgent) {
+  if (needsSecretsAgent(config)) {
     try {
       agentToken = agentTokenReader(config.secretsToken);
     } catch (error) {

@@ -505,6 +505,13 @@ export const OPTIONS: readonly OptionSpec[] = [
   }),
 ];
 
+/** Whether any secret delivery is configured, and so the Secrets Manager Agent is needed. */
+export function needsSecretsAgent(
+  config: Pick<SidecarConfig, "authSecret" | "injectHeaders" | "secretFiles">,
+): boolean {
+  return config.authSecret !== undefined || config.injectHeaders.length > 0 || config.secretFiles.length > 0;
+}
+
 export function envName(flag: string): string {
   return `MCP_SIDECAR_${flag.toUpperCase().replaceAll("-", "_")}`;
 }

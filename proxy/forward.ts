@@ -14,6 +14,8 @@ import {
   SSE_KEEPALIVE_FRAME,
   SseEventBoundary,
   type SseKeepaliveTimer,
+  sseEventData,
+  sseEvents,
   sseRetryFrame,
   startSseKeepalive,
 } from "./sse.ts";
@@ -282,13 +284,23 @@ export class Exchange implements Dispatcher.DispatchHandler {
     return this.#info;
   }
 
+  /** The 2026 Mcp-Method / Mcp-Name headers, decoded once (metrics and the log line read them). */
+  #mcpHeaders: { readonly method: string | undefined; readonly name: string | undefined } | undefined;
+  get #decodedMcpHeaders() {
+    this.#mcpHeaders ??= {
+      method: decodeMcpHeaderValue(this.head.mcpMethod),
+      name: decodeMcpHeaderValue(this.head.mcpName),
+    };
+    return this.#mcpHeaders;
+  }
+
   /** `tools/call` etc.: the 2026 header when sent, else the body. */
   get mcpMethod(): string | undefined {
-    return decodeMcpHeaderValue(this.head.mcpMethod) ?? this.message?.method;
+    return this.#decodedMcpHeaders.method ?? this.message?.method;
   }
 
   get mcpName(): string | undefined {
-    return decodeMcpHeaderValue(this.head.mcpName) ?? this.message?.name;
+    return this.#decodedMcpHeaders.name ?? this.message?.name;
   }
 
   get ageMs(): number {
@@ -511,15 +523,11 @@ export class Exchange implements Dispatcher.DispatchHandler {
     const text = Buffer.concat(response).toString("utf8");
     let message: string | undefined = text;
     if (this.streamKind !== undefined) {
-      // The last event that carries data; its data lines joined.
-      const events = text.split(/\r\n\r\n|\n\n|\r\r/);
+      // The last event that carries data.
+      const events = sseEvents(text);
       message = undefined;
       for (let i = events.length - 1; i >= 0 && message === undefined; i--) {
-        const data = (events[i] as string)
-          .split(/\r\n|\r|\n/)
-          .filter((line) => line.startsWith("data:"))
-          .map((line) => line.slice(line[5] === " " ? 6 : 5));
-        if (data.length > 0) message = data.join("\n");
+        message = sseEventData(events[i] as string);
       }
     } else if (this.#responseTruncated) {
       return undefined;

@@ -1,13 +1,13 @@
 // Header rewriting for a transparent proxy (RFC 9110 §7.6.1). Pure: flat [name, value, ...] arrays
 // in, flat arrays out, names with their original case, duplicates kept in order.
 
-/** Connection-specific headers that never cross a proxy, plus `expect` (Node answers 100-continue). */
+/**
+ * Connection-specific headers that never cross a proxy, plus `expect` (Node answers 100-continue).
+ * Every `proxy-*` header (proxy-connection, proxy-authorization, ...) is dropped by its prefix.
+ */
 const HOP_BY_HOP = new Set([
   "connection",
   "keep-alive",
-  "proxy-connection",
-  "proxy-authenticate",
-  "proxy-authorization",
   "te",
   "trailer",
   "transfer-encoding",
@@ -20,12 +20,14 @@ function connectionTokens(raw: readonly string[]): Set<string> | undefined {
   // "host" can never become hop-by-hop: it is replaced anyway.
   let tokens: Set<string> | undefined;
   for (let i = 0; i < raw.length; i += 2) {
-    if ((raw[i] as string).toLowerCase() !== "connection") continue;
+    const name = raw[i] as string;
+    // Length first: most headers are not 10 characters long, and lowercasing each one costs.
+    if (name.length !== 10 || name.toLowerCase() !== "connection") continue;
     for (const token of (raw[i + 1] as string).split(",")) {
-      const name = token.trim().toLowerCase();
-      if (!name || name === "close" || name === "keep-alive" || name === "host") continue;
+      const declared = token.trim().toLowerCase();
+      if (!declared || declared === "close" || declared === "keep-alive" || declared === "host") continue;
       if (tokens === undefined) tokens = new Set();
-      tokens.add(name);
+      tokens.add(declared);
     }
   }
   return tokens;
@@ -189,10 +191,12 @@ export function clientResponseHeaders(raw: readonly (Buffer | string)[]): Respon
   return { headers, eventStream };
 }
 
-/** A header's first value from a flat raw array (case-insensitive), or undefined. */
-export function rawHeader(raw: readonly string[], lowerName: string): string | undefined {
-  for (let i = 0; i < raw.length; i += 2) {
-    if ((raw[i] as string).toLowerCase() === lowerName) return raw[i + 1];
-  }
-  return undefined;
+/**
+ * The request target without its query: what logs and routing see. Legacy SSE carries its session
+ * id in the query, so it stays out of every log line.
+ */
+export function pathOf(url: string | undefined): string {
+  const target = url ?? "/";
+  const query = target.indexOf("?");
+  return query === -1 ? target : target.slice(0, query);
 }

@@ -9,7 +9,7 @@ import { once } from "node:events";
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from "node:http";
 import type { AddressInfo } from "node:net";
 import { Client, Pool } from "undici";
-import type { SidecarConfig } from "./config.ts";
+import { needsSecretsAgent, type SidecarConfig } from "./config.ts";
 import type { DrainOutcome, DrainPhase } from "./drain.ts";
 import { DrainController, type SocketAction } from "./drain-controller.ts";
 import { SIDECAR_ERRORS, type SidecarErrorSpec } from "./errors.ts";
@@ -20,7 +20,7 @@ import {
   type ForwardSettings,
   type StreamKind,
 } from "./forward.ts";
-import { prepareUpstreamRequest } from "./http-headers.ts";
+import { pathOf, prepareUpstreamRequest } from "./http-headers.ts";
 import { describeJsonRpc, sidecarErrorBody } from "./jsonrpc.ts";
 import { createLogger, hashSessionId, type Logger } from "./logger.ts";
 import { type RouteClass, SidecarMetrics } from "./metrics.ts";
@@ -105,9 +105,7 @@ export class Sidecar implements ExchangeListener {
   constructor(config: SidecarConfig, options: SidecarOptions = {}) {
     this.config = config;
     this.logger = options.logger ?? createLogger(config.logLevel);
-    const hasSecrets =
-      config.authSecret !== undefined || config.injectHeaders.length > 0 || config.secretFiles.length > 0;
-    if (hasSecrets) {
+    if (needsSecretsAgent(config)) {
       if (!options.agentToken)
         throw new Error("a secret delivery is configured but no agent token was given");
       this.#agentClient = new AgentClient({
@@ -198,8 +196,7 @@ export class Sidecar implements ExchangeListener {
     this.secrets?.start();
     if (this.config.metricsPort !== undefined) {
       const metricsServer = createServer((req, res) => {
-        const path = (req.url ?? "/").split("?")[0];
-        if (path === this.config.metricsPath) void this.#answerMetrics(req, res);
+        if (pathOf(req.url) === this.config.metricsPath) void this.#answerMetrics(req, res);
         else
           this.#answerJson(res, 404, {
             error: { code: "not_found", message: `metrics are at ${this.config.metricsPath}` },
@@ -298,7 +295,7 @@ export class Sidecar implements ExchangeListener {
 
   exchangeClosed(exchange: Exchange): void {
     this.#exchanges.delete(exchange);
-    if (!process.env.EXP_NOMETRICS) this.#recordExchange(exchange);
+    this.#recordExchange(exchange);
     this.#logExchange(exchange);
     if (this.#drain.state.phase !== "serving") {
       this.#drain.dispatch({ type: "in-flight", count: this.inFlight });
@@ -311,8 +308,7 @@ export class Sidecar implements ExchangeListener {
 
   #onRequest = (req: IncomingMessage, res: ServerResponse): void => {
     const url = req.url ?? "/";
-    const query = url.indexOf("?");
-    const path = query === -1 ? url : url.slice(0, query);
+    const path = pathOf(url);
     if (path === this.config.healthPath) {
       this.#countOwn(res, "health");
       this.#answerHealth(req, res);
@@ -575,7 +571,7 @@ export class Sidecar implements ExchangeListener {
       {
         reqId: randomUUID(),
         method: req.method,
-        path: req.url?.split("?")[0],
+        path: pathOf(req.url),
         status: 503,
         outcome: "rejected_draining",
       },
@@ -602,19 +598,16 @@ export class Sidecar implements ExchangeListener {
     socket.end(
       `HTTP/1.1 ${spec.status} ${reason}\r\ncontent-type: application/json\r\ncontent-length: ${Buffer.byteLength(body)}\r\n${retry}connection: close\r\n\r\n${body}`,
     );
-    this.logger.info({ method: req.method, path: req.url?.split("?")[0], status: spec.status }, "request");
+    this.logger.info({ method: req.method, path: pathOf(req.url), status: spec.status }, "request");
   };
 
   #logExchange(exchange: Exchange): void {
     if (!this.logger.isLevelEnabled("info")) return;
     const req = exchange.req;
-    const url = req.url ?? "/";
-    const query = url.indexOf("?");
     const line: Record<string, unknown> = {
       reqId: exchange.id,
       method: req.method,
-      // The query is left out: legacy SSE carries its session id there.
-      path: query === -1 ? url : url.slice(0, query),
+      path: pathOf(req.url),
       status: exchange.status,
       durationMs: Math.round(exchange.ageMs * 100) / 100,
       outcome: exchange.outcome ?? "completed",
@@ -662,7 +655,7 @@ export class Sidecar implements ExchangeListener {
             {
               reqId: exchange.id,
               method: exchange.req.method,
-              path: exchange.req.url?.split("?")[0],
+              path: pathOf(exchange.req.url),
               mcpMethod: exchange.mcpMethod,
               tool: exchange.mcpMethod === "tools/call" ? exchange.mcpName : undefined,
               ageMs: Math.round(exchange.ageMs),

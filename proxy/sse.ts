@@ -45,6 +45,20 @@ export function countTrailingLineTerminators(text: string): number {
 }
 
 /** A comment line the SSE parsers ignore, closed as its own (empty, never dispatched) event. */
+/** The events of an SSE text: the parts between blank lines (any two line terminators in a row). */
+export function sseEvents(text: string): string[] {
+  return text.split(/(?:\r\n|\r|\n){2}/);
+}
+
+/** One event's data: its `data:` lines (one optional space after the colon) joined by "\n". */
+export function sseEventData(event: string): string | undefined {
+  const data: string[] = [];
+  for (const line of event.split(/\r\n|\r|\n/)) {
+    if (line.startsWith("data:")) data.push(line.slice(line[5] === " " ? 6 : 5));
+  }
+  return data.length > 0 ? data.join("\n") : undefined;
+}
+
 export const SSE_KEEPALIVE_FRAME = ": keepalive\n\n";
 
 /** The `retry:` field that tells a 2025-era client to reconnect after `ms` (and elsewhere). */

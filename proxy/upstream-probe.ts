@@ -12,6 +12,7 @@ import type { Dispatcher } from "undici";
 import type { ReadyProbeKind } from "./config.ts";
 import { describeJsonRpc } from "./jsonrpc.ts";
 import type { CheckResult } from "./readiness.ts";
+import { sseEventData, sseEvents } from "./sse.ts";
 
 const PROBE_BODY = JSON.stringify({ jsonrpc: "2.0", id: "mcp-sidecar-ready", method: "ping" });
 const MAX_PROBE_BODY_BYTES = 64 * 1024;
@@ -35,27 +36,26 @@ function fail(reason: string, started: number): CheckResult {
 function describeError(error: unknown, settings: ProbeSettings): string {
   const code = (error as { code?: string }).code;
   if (code === "ECONNREFUSED") return `connection refused by ${settings.upstream.host}`;
+  const name = (error as Error).name;
   if (
     code === "UND_ERR_CONNECT_TIMEOUT" ||
     code === "UND_ERR_HEADERS_TIMEOUT" ||
-    code === "UND_ERR_BODY_TIMEOUT"
+    code === "UND_ERR_BODY_TIMEOUT" ||
+    name === "TimeoutError" ||
+    name === "AbortError"
   ) {
-    return `no answer from ${settings.upstream.host} within ${settings.timeoutMs} ms`;
-  }
-  if ((error as Error).name === "TimeoutError" || (error as Error).name === "AbortError") {
     return `no answer from ${settings.upstream.host} within ${settings.timeoutMs} ms`;
   }
   return `${code ?? (error as Error).name}: ${(error as Error).message}`;
 }
 
-/** First JSON-RPC message in an SSE body (`data:` lines of the first event). */
+/** First JSON-RPC message in an SSE body: the data of the first event that has any. */
 function firstSseData(text: string): string | undefined {
-  const data: string[] = [];
-  for (const line of text.split(/\r\n|\r|\n/)) {
-    if (line === "" && data.length > 0) break;
-    if (line.startsWith("data:")) data.push(line.slice(line[5] === " " ? 6 : 5));
+  for (const event of sseEvents(text)) {
+    const data = sseEventData(event);
+    if (data !== undefined) return data;
   }
-  return data.length > 0 ? data.join("\n") : undefined;
+  return undefined;
 }
 
 export async function probeUpstream(settings: ProbeSettings): Promise<CheckResult> {

@@ -8,9 +8,9 @@ import {
 } from "@modelcontextprotocol/client";
 import { Client } from "@modelcontextprotocol/sdk/client/index.js";
 import { StreamableHTTPClientTransport } from "@modelcontextprotocol/sdk/client/streamableHttp.js";
-import { Agent, request } from "undici";
+import { Agent } from "undici";
 import { afterEach, describe, expect, it } from "vitest";
-import { openStream } from "./helpers/client.ts";
+import { initializeBody, openStream, send } from "./helpers/client.ts";
 import { closeHttp, freePort } from "./helpers/net.ts";
 import {
   jsonLine,
@@ -30,22 +30,12 @@ afterEach(async () => {
 const ACCEPT_BOTH = "application/json, text/event-stream";
 
 /** Requests on a brand-new connection each, as late clients arriving after the signal would. */
-async function fresh(
-  url: URL,
-  options: { method?: "GET" | "POST"; headers?: Record<string, string>; body?: string } = {},
-) {
-  const agent = new Agent({ pipelining: 0 });
+async function fresh(url: URL, options: Omit<Parameters<typeof send>[1] & {}, "dispatcher"> = {}) {
+  const dispatcher = new Agent({ pipelining: 0 });
   try {
-    const response = await request(url, {
-      dispatcher: agent,
-      method: options.method ?? "GET",
-      headers: options.headers,
-      body: options.body,
-    });
-    const text = await response.body.text();
-    return { status: response.statusCode, headers: response.headers, text };
+    return await send(url, { ...options, dispatcher });
   } finally {
-    await agent.close();
+    await dispatcher.close();
   }
 }
 
@@ -122,16 +112,7 @@ describe("drain on SIGTERM (real processes)", () => {
         const init = await fresh(mcpUrl, {
           method: "POST",
           headers: { "content-type": "application/json", accept: ACCEPT_BOTH },
-          body: JSON.stringify({
-            jsonrpc: "2.0",
-            id: 1,
-            method: "initialize",
-            params: {
-              protocolVersion: "2025-11-25",
-              capabilities: {},
-              clientInfo: { name: `raw-${i}`, version: "1" },
-            },
-          }),
+          body: initializeBody(`raw-${i}`),
         });
         const session = String(init.headers["mcp-session-id"]);
         expect(transport.sessionId).not.toBe(session);
@@ -413,16 +394,7 @@ describe("drain on SIGTERM (real processes)", () => {
     const served = await fresh(new URL("/mcp", sidecar.url), {
       method: "POST",
       headers: { "content-type": "application/json", accept: ACCEPT_BOTH },
-      body: JSON.stringify({
-        jsonrpc: "2.0",
-        id: 1,
-        method: "initialize",
-        params: {
-          protocolVersion: "2025-11-25",
-          capabilities: {},
-          clientInfo: { name: "k8s-late", version: "1" },
-        },
-      }),
+      body: initializeBody("k8s-late"),
     });
     expect(ready.status).toBe(503);
     expect(served.status).toBe(200);

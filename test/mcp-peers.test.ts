@@ -13,7 +13,7 @@ import { SSEClientTransport } from "@modelcontextprotocol/sdk/client/sse.js";
 import { StreamableHTTPClientTransport } from "@modelcontextprotocol/sdk/client/streamableHttp.js";
 import { LoggingMessageNotificationSchema } from "@modelcontextprotocol/sdk/types.js";
 import { afterAll, beforeAll, describe, expect, it, vi } from "vitest";
-import { send } from "./helpers/client.ts";
+import { initializeBody, send } from "./helpers/client.ts";
 import { closeHttp, freePort } from "./helpers/net.ts";
 import { jsonLine, ROOT, startProcess, startReferenceServer, stopAllProcesses } from "./helpers/processes.ts";
 import { startSidecar, stopAllSidecars } from "./helpers/sidecar.ts";
@@ -113,12 +113,7 @@ describe("reference server (SDK 1.x, 2025-11-25 sessions)", () => {
   });
 
   it("passes the server's own rejections through: bad Accept 406, bad Content-Type 415, foreign Origin 403, unknown session 404, bad version 400", async () => {
-    const init = JSON.stringify({
-      jsonrpc: "2.0",
-      id: 1,
-      method: "initialize",
-      params: { protocolVersion: "2025-11-25", capabilities: {}, clientInfo: { name: "x", version: "1" } },
-    });
+    const init = initializeBody("x");
     const opened = await send(direct, {
       method: "POST",
       headers: { "content-type": "application/json", accept: "application/json, text/event-stream" },

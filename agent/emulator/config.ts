@@ -72,16 +72,27 @@ export function parseAgentConfig(document: Record<string, unknown>, source = "co
     return raw as string[];
   };
 
-  const port = integer("http_port", 2773, (n) => n === 0 || (n >= 1024 && n <= 65_535), "0 or 1024-65535");
-  const ttlSeconds = integer("ttl_seconds", 300, (n) => n >= 0 && n <= 3600, "0-3600");
-  const cacheSize = integer("cache_size", 1000, (n) => n >= 1 && n <= 1000, "1-1000");
-  const maxConn = integer("max_conn", 800, (n) => n >= 1 && n <= 1000, "1-1000");
-  const ignoreTransientErrors = bool("ignore_transient_errors", true);
+  const defaults = DEFAULT_EMULATOR_SETTINGS;
+  const port = integer(
+    "http_port",
+    defaults.port,
+    (n) => n === 0 || (n >= 1024 && n <= 65_535),
+    "0 or 1024-65535",
+  );
+  const ttlSeconds = integer(
+    "ttl_seconds",
+    defaults.cache.ttlMs / 1000,
+    (n) => n >= 0 && n <= 3600,
+    "0-3600",
+  );
+  const cacheSize = integer("cache_size", defaults.cache.size, (n) => n >= 1 && n <= 1000, "1-1000");
+  const maxConn = integer("max_conn", defaults.maxConn, (n) => n >= 1 && n <= 1000, "1-1000");
+  const ignoreTransientErrors = bool("ignore_transient_errors", defaults.cache.ignoreTransientErrors);
   bool("log_to_file", true);
   bool("validate_credentials", true);
-  const ssrfHeaders = list("ssrf_headers", DEFAULT_EMULATOR_SETTINGS.ssrfHeaders);
+  const ssrfHeaders = list("ssrf_headers", defaults.ssrfHeaders);
   const ssrfEnvVariables = list("ssrf_env_variables", DEFAULT_SSRF_ENV_VARIABLES);
-  const pathPrefix = document.path_prefix ?? "/v1/";
+  const pathPrefix = document.path_prefix ?? defaults.pathPrefix;
   if (typeof pathPrefix !== "string" || !pathPrefix.startsWith("/"))
     problems.push("path_prefix: must start with /");
   const level = String(document.log_level ?? "info").toLowerCase();

@@ -79,6 +79,8 @@ export async function send(
     method?: Dispatcher.HttpMethod;
     headers?: Record<string, string> | string[];
     body?: string | Buffer;
+    /** Another dispatcher than the shared keep-alive agent (e.g. one connection per request). */
+    dispatcher?: Dispatcher;
   } = {},
 ): Promise<{
   status: number;
@@ -87,7 +89,7 @@ export async function send(
   json: () => unknown;
 }> {
   const response = await request(url, {
-    dispatcher: agent,
+    dispatcher: options.dispatcher ?? agent,
     method: options.method ?? "GET",
     headers: options.headers,
     body: options.body,
@@ -95,6 +97,20 @@ export async function send(
   const text = await response.body.text();
   capture("response", `${response.statusCode} ${JSON.stringify(response.headers)} ${text}`);
   return { status: response.statusCode, headers: response.headers, text, json: () => JSON.parse(text) };
+}
+
+/** The body of a 2025-11-25 `initialize` request (id 1) from a client named `clientName`. */
+export function initializeBody(clientName: string): string {
+  return JSON.stringify({
+    jsonrpc: "2.0",
+    id: 1,
+    method: "initialize",
+    params: {
+      protocolVersion: "2025-11-25",
+      capabilities: {},
+      clientInfo: { name: clientName, version: "1" },
+    },
+  });
 }
 
 /** A promise with its resolve function, for upstreams that wait on the test. */
