@@ -554,6 +554,15 @@ describe("the agent-emulator command", () => {
     expect(proc.lines.join("\n")).toContain("no SSRF token");
   });
 
+  it("refuses a bad --connection-lifetime with a message naming it, exit 2", async () => {
+    const dir = await mkdtemp(join(tmpdir(), "emu-"));
+    await writeFile(join(dir, "s.yaml"), "secrets:\n  a: b\n");
+    const args = ["agent-emulator", "--secrets", join(dir, "s.yaml"), "--connection-lifetime", "soon"];
+    const proc = node("proxy/cli.ts", args, { AWS_TOKEN: "t" });
+    expect((await proc.exited).code).toBe(2);
+    expect(proc.lines.join("\n")).toContain('agent-emulator: --connection-lifetime "soon" is not a duration');
+  });
+
   it("rotate makes a new AWSCURRENT in the file; the running emulator (ttl 0) serves it next", async () => {
     const dir = await mkdtemp(join(tmpdir(), "emu-"));
     const secrets = join(dir, "secrets.yaml");

@@ -92,10 +92,15 @@ async function serve(args: string[]): Promise<number> {
       return 2;
     }
   }
-  const lifetime =
-    values["connection-lifetime"] === undefined
-      ? config.settings.connectionLifetimeMs
-      : parseDuration(values["connection-lifetime"]);
+  let lifetime = config.settings.connectionLifetimeMs;
+  if (values["connection-lifetime"] !== undefined) {
+    try {
+      lifetime = parseDuration(values["connection-lifetime"]);
+    } catch (error) {
+      process.stderr.write(`agent-emulator: --connection-lifetime ${(error as Error).message}\n`);
+      return 2;
+    }
+  }
   const token = readAgentToken(process.env, config.ssrfEnvVariables);
   const secretsFile = values.secrets;
   const emulator = new AgentEmulator(await readSecretsFile(secretsFile), {
