@@ -7,14 +7,18 @@ import * as aws from "@pulumi/aws";
 import * as pulumi from "@pulumi/pulumi";
 import * as random from "@pulumi/random";
 import {
+  type Architecture,
   CONTAINER_NAMES,
   containerDefinitions,
   executionRoleSecretsPolicy,
-  fargateSizeProblems,
   type InjectedHeader,
+  METRICS_PORT,
   PlanError,
   planTiming,
   type ServerContainer,
+  type ServiceShape,
+  SIDECAR_PORT,
+  serviceProblems,
   taskRolePolicy,
 } from "./plan.ts";
 
@@ -47,7 +51,7 @@ export interface McpServiceArgs {
   /** HTTPS on 443 (and HTTP redirected to it) when set; plain HTTP on 80 otherwise. */
   readonly certificateArn?: string | undefined;
   readonly drainSeconds?: number;
-  readonly architecture?: "ARM64" | "X86_64";
+  readonly architecture?: Architecture;
   readonly cpu?: number;
   readonly memory?: number;
   readonly desiredCount?: number;
@@ -63,32 +67,23 @@ export interface McpServiceArgs {
   readonly logLevel?: string;
 }
 
-const SIDECAR_PORT = 8080;
-const METRICS_PORT = 9090;
-
-function argumentProblems(args: McpServiceArgs): string[] {
-  const problems: string[] = [];
-  problems.push(...fargateSizeProblems(args.cpu ?? 512, args.memory ?? 1024));
-  const { minCount = 1, maxCount = 4, desiredCount = minCount } = args;
-  if (minCount < 1) problems.push(`minCount ${minCount} must be >= 1`);
-  if (maxCount < minCount) problems.push(`maxCount ${maxCount} is below minCount ${minCount}`);
-  if (desiredCount < minCount || desiredCount > maxCount)
-    problems.push(`desiredCount ${desiredCount} is outside minCount..maxCount (${minCount}..${maxCount})`);
-  if (args.allowedCidrs.length === 0) problems.push("allowedCidrs is empty: nobody could reach the service");
-  for (const cidr of args.allowedCidrs)
-    if (!/^\d{1,3}(\.\d{1,3}){3}\/\d{1,2}$/.test(cidr))
-      problems.push(`allowedCidrs: "${cidr}" is not an IPv4 CIDR`);
-  if (args.auth.mode === "existing" && !args.auth.secretArn.startsWith("arn:aws"))
-    problems.push(`auth.secretArn "${args.auth.secretArn}" is not an ARN`);
-  if (args.server.port === SIDECAR_PORT || args.server.port === METRICS_PORT)
-    problems.push(
-      `server.port ${args.server.port} collides with the sidecar's ports (${SIDECAR_PORT}, ${METRICS_PORT})`,
-    );
-  // The load balancer is internet-facing whatever the tasks' subnets: only the CIDRs keep it private.
-  if (args.allowedCidrs.includes("0.0.0.0/0") && args.auth.mode === "disabled") {
-    problems.push("auth is disabled while the load balancer is open to 0.0.0.0/0: refusing an open endpoint");
-  }
-  return problems;
+/** The component's arguments with its defaults applied, as the plan checks them. */
+function shapeOf(args: McpServiceArgs): ServiceShape {
+  const minCount = args.minCount ?? 1;
+  return {
+    cpu: args.cpu ?? 512,
+    memory: args.memory ?? 1024,
+    minCount,
+    maxCount: args.maxCount ?? 4,
+    desiredCount: args.desiredCount ?? minCount,
+    allowedCidrs: args.allowedCidrs,
+    auth: args.auth,
+    serverPort: args.server.port,
+    drainSeconds: args.drainSeconds ?? 25,
+    ...(args.albIdleTimeoutSeconds !== undefined
+      ? { albIdleTimeoutSeconds: args.albIdleTimeoutSeconds }
+      : {}),
+  };
 }
 
 export class McpService extends pulumi.ComponentResource {
@@ -101,16 +96,10 @@ export class McpService extends pulumi.ComponentResource {
   readonly readApiKeyCommand: pulumi.Output<string | undefined>;
 
   static #validate(args: McpServiceArgs): ReturnType<typeof planTiming> {
-    const problems = argumentProblems(args);
-    let timing: ReturnType<typeof planTiming> | undefined;
-    try {
-      timing = planTiming(args.drainSeconds ?? 25, 15, args.albIdleTimeoutSeconds ?? 120);
-    } catch (error) {
-      if (!(error instanceof PlanError)) throw error;
-      problems.push(...error.problems);
-    }
-    if (problems.length > 0 || !timing) throw new PlanError(problems);
-    return timing;
+    const shape = shapeOf(args);
+    const problems = serviceProblems(shape);
+    if (problems.length > 0) throw new PlanError(problems);
+    return planTiming(shape.drainSeconds, undefined, shape.albIdleTimeoutSeconds);
   }
 
   constructor(name: string, args: McpServiceArgs, opts?: pulumi.ComponentResourceOptions) {

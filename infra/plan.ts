@@ -17,6 +17,8 @@ export const FARGATE_MAX_STOP_TIMEOUT_SECONDS = 120;
 /** Time left between the sidecar's own drain timeout and ECS's SIGKILL: exit, flush logs. */
 export const STOP_MARGIN_SECONDS = 5;
 export const AGENT_PORT = 2773;
+export const SIDECAR_PORT = 8080;
+export const METRICS_PORT = 9090;
 export const CONTAINER_USER = "65532:65532";
 export const CONTAINER_NAMES = { agent: "secrets-agent", server: "server", sidecar: "sidecar" } as const;
 
@@ -74,6 +76,52 @@ export function planTiming(
     sseKeepaliveSeconds,
     clientKeepAliveSeconds: albIdleTimeoutSeconds + 5,
   };
+}
+
+/** The numbers of a service that must fit together, from stack config or the component's arguments. */
+export interface ServiceShape {
+  readonly cpu: number;
+  readonly memory: number;
+  readonly minCount: number;
+  readonly maxCount: number;
+  readonly desiredCount: number;
+  readonly allowedCidrs: readonly string[];
+  readonly auth: { readonly mode: "create" | "existing" | "disabled"; readonly secretArn?: string };
+  readonly serverPort: number;
+  readonly drainSeconds: number;
+  readonly albIdleTimeoutSeconds?: number;
+}
+
+/** Everything wrong with a service's shape, each problem naming its setting; empty when it fits. */
+export function serviceProblems(shape: ServiceShape): string[] {
+  const problems = fargateSizeProblems(shape.cpu, shape.memory);
+  const { minCount, maxCount, desiredCount } = shape;
+  if (minCount < 1) problems.push(`minCount ${minCount} must be >= 1`);
+  if (maxCount < minCount) problems.push(`maxCount ${maxCount} is below minCount ${minCount}`);
+  if (desiredCount < minCount || desiredCount > maxCount)
+    problems.push(`desiredCount ${desiredCount} is outside minCount..maxCount (${minCount}..${maxCount})`);
+  if (shape.allowedCidrs.length === 0) problems.push("allowedCidrs is empty: nobody could reach the service");
+  for (const cidr of shape.allowedCidrs)
+    if (!/^\d{1,3}(\.\d{1,3}){3}\/\d{1,2}$/.test(cidr))
+      problems.push(`allowedCidrs: "${cidr}" is not an IPv4 CIDR`);
+  // A missing ARN is the caller's to report: it knows the setting's name.
+  const { secretArn } = shape.auth;
+  if (shape.auth.mode === "existing" && secretArn && !secretArn.startsWith("arn:aws"))
+    problems.push(`auth.secretArn "${shape.auth.secretArn}" is not an ARN`);
+  if (shape.serverPort === SIDECAR_PORT || shape.serverPort === METRICS_PORT)
+    problems.push(
+      `server.port ${shape.serverPort} collides with the sidecar's ports (${SIDECAR_PORT}, ${METRICS_PORT})`,
+    );
+  // The load balancer is internet-facing whatever the tasks' subnets: only the CIDRs keep it private.
+  if (shape.allowedCidrs.includes("0.0.0.0/0") && shape.auth.mode === "disabled")
+    problems.push("auth is disabled while the load balancer is open to 0.0.0.0/0: refusing an open endpoint");
+  try {
+    planTiming(shape.drainSeconds, undefined, shape.albIdleTimeoutSeconds);
+  } catch (error) {
+    if (!(error instanceof PlanError)) throw error;
+    problems.push(...error.problems);
+  }
+  return problems;
 }
 
 /** Fargate's valid cpu/memory pairs (MiB). */

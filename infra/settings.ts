@@ -4,10 +4,10 @@
 import * as pulumi from "@pulumi/pulumi";
 import { InvalidSecretSpec, parseHeaderDelivery } from "../proxy/secrets/spec.ts";
 import type { AuthSetting } from "./mcp-service.ts";
-import { fargateSizeProblems, type InjectedHeader, PlanError, planTiming } from "./plan.ts";
+import { type Architecture, type InjectedHeader, PlanError, serviceProblems } from "./plan.ts";
 
 export interface StackSettings {
-  readonly architecture: "ARM64" | "X86_64";
+  readonly architecture: Architecture;
   readonly cpu: number;
   readonly memory: number;
   readonly minCount: number;
@@ -153,22 +153,13 @@ export function readSettings(config: pulumi.Config = new pulumi.Config()): Stack
   if (!settings.agentImage && settings.agentHealthCheck)
     problems.push("agentHealthCheck is for agentImage; the agent this stack builds has its own probe");
   // What McpService would refuse, checked here too so that one preview reports every problem.
-  problems.push(...fargateSizeProblems(settings.cpu, settings.memory));
-  try {
-    planTiming(settings.drainSeconds);
-  } catch (error) {
-    if (!(error instanceof PlanError)) throw error;
-    problems.push(...error.problems);
-  }
-  if (settings.maxCount < settings.minCount)
-    problems.push(`maxCount ${settings.maxCount} is below minCount ${settings.minCount}`);
-  const desired = settings.desiredCount ?? settings.minCount;
-  if (desired < settings.minCount || desired > settings.maxCount)
-    problems.push(
-      `desiredCount ${desired} is outside minCount..maxCount (${settings.minCount}..${settings.maxCount})`,
-    );
-  if (settings.auth.mode === "disabled" && settings.allowedCidrs.includes("0.0.0.0/0"))
-    problems.push("auth is disabled while allowedCidrs includes 0.0.0.0/0: refusing an open endpoint");
+  problems.push(
+    ...serviceProblems({
+      ...settings,
+      desiredCount: settings.desiredCount ?? settings.minCount,
+      serverPort: settings.serverPort,
+    }),
+  );
   if (problems.length > 0) throw new PlanError(problems);
   return settings;
 }

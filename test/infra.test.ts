@@ -553,6 +553,22 @@ describe("variants", () => {
         'serverUser: "root user" is not user, uid, user:group or uid:gid',
       ]),
     );
+    expect(new Set(problems).size, "no problem is reported twice").toBe(problems.length);
+    const second = await runProgram(
+      dev({
+        "mcp-sidecar:auth": "existing",
+        "mcp-sidecar:serverPort": 8080,
+        "mcp-sidecar:allowedCidrs": ["10.0.0.0/8", "office"],
+      }),
+    ).then(
+      () => [],
+      (error: { problems?: string[] }) => error.problems ?? [],
+    );
+    expect(second).toEqual([
+      'auth is "existing": apiKeySecretArn must name the secret',
+      'allowedCidrs: "office" is not an IPv4 CIDR',
+      "server.port 8080 collides with the sidecar's ports (8080, 9090)",
+    ]);
     await expect(runProgram(dev({ "mcp-sidecar:drainSeconds": 116 }))).rejects.toThrow(
       /above Fargate's maximum of 120 s \(use at most 115\)/,
     );
