@@ -3,10 +3,12 @@
 import { type ChildProcess, spawn } from "node:child_process";
 import { once } from "node:events";
 import { mkdtempSync, openSync, readFileSync, writeFileSync } from "node:fs";
-import { createServer } from "node:net";
 import { cpus, tmpdir } from "node:os";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
+
+// The same free-port probe the tests use (it imports nothing test-only).
+export { freePort } from "../test/helpers/net.ts";
 
 export const ROOT = fileURLToPath(new URL("..", import.meta.url));
 export const WORK = mkdtempSync(join(tmpdir(), "mcp-sidecar-bench-"));
@@ -22,15 +24,6 @@ export function median(values: number[]): number {
     : ((sorted[mid - 1] as number) + (sorted[mid] as number)) / 2;
 }
 
-export async function freePort(): Promise<number> {
-  const server = createServer();
-  server.listen(0, "127.0.0.1");
-  await once(server, "listening");
-  const port = (server.address() as { port: number }).port;
-  await new Promise((resolve) => server.close(resolve));
-  return port;
-}
-
 export function has(command: string): boolean {
   for (const dir of (process.env.PATH ?? "").split(":").concat(["/usr/sbin", "/usr/bin"])) {
     try {
@@ -43,7 +36,6 @@ export function has(command: string): boolean {
   return false;
 }
 
-/** Starts a process whose output is discarded (a proxy writing logs costs the same to /dev/null). */
 /**
  * CPU pinning on a machine with 2+ CPUs: the proxy under test gets CPU 1 to itself; the load
  * generator and the upstream share CPU 0. Without it, the scheduler moving processes around on a
@@ -57,7 +49,10 @@ function pinned(cpu: string | undefined, command: string, args: string[]): [stri
   return PIN && cpu !== undefined ? ["taskset", ["-c", cpu, command, ...args]] : [command, args];
 }
 
-/** Starts a process whose output is discarded (a proxy writing logs costs the same to /dev/null). */
+/**
+ * Starts a process whose output is discarded (a proxy writing logs costs the same to /dev/null);
+ * its stderr is the bench's own, so a child's failure shows.
+ */
 export function startQuiet(
   command: string,
   args: string[],
@@ -67,7 +62,7 @@ export function startQuiet(
   const [file, argv] = pinned(cpu, command, args);
   const child = spawn(file, argv, {
     cwd: ROOT,
-    stdio: ["ignore", DEV_NULL, "pipe"],
+    stdio: ["ignore", DEV_NULL, "inherit"],
     env: { ...process.env, ...env },
   });
   children.add(child);

@@ -38,6 +38,18 @@ import {
   wrk,
 } from "./lib.ts";
 
+const SCENARIOS = ["overhead", "latency", "mcp", "streams", "startup"];
+const HELP = `npm run bench -- [options]     the sidecar and nginx against the upstream, same run
+
+  --runs N          runs per scenario, interleaved; medians reported (default 3)
+  --seconds N       length of each measured run (default 8)
+  --connections N   wrk connections for saturation (default 64)
+  --rate N          requests/s of the open-loop latency scenario (default 1000)
+  --streams N       idle SSE streams held open (default 2000)
+  --only LIST       comma-separated scenarios: ${SCENARIOS.join(", ")} (default all)
+  --chart FILE      also write the ratio chart (SVG)
+  --out FILE        where the JSON results go (default bench/results/<time>.json)`;
+
 const { values } = parseArgs({
   options: {
     runs: { type: "string", default: "3" },
@@ -48,14 +60,33 @@ const { values } = parseArgs({
     only: { type: "string" },
     chart: { type: "string" },
     out: { type: "string" },
+    help: { type: "boolean", short: "h" },
   },
 });
-const RUNS = Number(values.runs);
-const SECONDS = Number(values.seconds);
-const CONNECTIONS = Number(values.connections);
-const RATE = Number(values.rate);
-const STREAMS = Number(values.streams);
+if (values.help) {
+  process.stdout.write(`${HELP}\n`);
+  process.exit(0);
+}
+function positiveInteger(flag: "runs" | "seconds" | "connections" | "rate" | "streams"): number {
+  const n = Number(values[flag]);
+  if (!Number.isInteger(n) || n < 1) {
+    process.stderr.write(`bench: --${flag} "${values[flag]}" is not a whole number >= 1 (see --help)\n`);
+    process.exit(2);
+  }
+  return n;
+}
+const RUNS = positiveInteger("runs");
+const SECONDS = positiveInteger("seconds");
+const CONNECTIONS = positiveInteger("connections");
+const RATE = positiveInteger("rate");
+const STREAMS = positiveInteger("streams");
 const only = values.only ? new Set(values.only.split(",")) : undefined;
+for (const name of only ?? []) {
+  if (!SCENARIOS.includes(name)) {
+    process.stderr.write(`bench: --only "${name}" is not a scenario (${SCENARIOS.join(", ")})\n`);
+    process.exit(2);
+  }
+}
 const want = (name: string) => !only || only.has(name);
 const NODE = process.execPath;
 const results: Record<string, unknown> = {
@@ -93,16 +124,13 @@ if (!haveWrk)
 
 async function startSidecar(upstream: string, extra: string[] = []) {
   const port = await freePort();
-  const child = startQuiet(NODE, [
-    "proxy/cli.ts",
-    "--upstream",
-    upstream,
-    "--port",
-    String(port),
-    "--host",
-    "127.0.0.1",
-    ...extra,
-  ]);
+  // On the proxy CPU, like nginx: the two proxies under test get the same CPU to themselves.
+  const child = startQuiet(
+    NODE,
+    ["proxy/cli.ts", "--upstream", upstream, "--port", String(port), "--host", "127.0.0.1", ...extra],
+    {},
+    PROXY_CPU,
+  );
   await waitForHttp(`http://127.0.0.1:${port}/health`);
   return { child, url: `http://127.0.0.1:${port}`, pid: child.pid as number };
 }

@@ -43,4 +43,30 @@ describe("bench", () => {
     expect(results.startup.toReadyMs).toBeGreaterThan(0);
     expect(results.startup.idleRssMB).toBeGreaterThan(0);
   });
+
+  it("refuses a bad flag by name before starting anything, and documents its flags", async () => {
+    const bad = await run(process.execPath, ["bench/run.ts", "--runs", "0"], { cwd: ROOT }).then(
+      () => undefined,
+      (error: { code?: number; stderr?: string }) => error,
+    );
+    expect(bad?.code).toBe(2);
+    expect(bad?.stderr).toContain('--runs "0" is not a whole number >= 1');
+    const unknown = await run(process.execPath, ["bench/run.ts", "--only", "overheat"], { cwd: ROOT }).then(
+      () => undefined,
+      (error: { code?: number; stderr?: string }) => error,
+    );
+    expect(unknown?.stderr).toContain('--only "overheat" is not a scenario');
+    const { stdout } = await run(process.execPath, ["bench/run.ts", "--help"], { cwd: ROOT });
+    for (const flag of [
+      "--runs",
+      "--seconds",
+      "--connections",
+      "--rate",
+      "--streams",
+      "--only",
+      "--chart",
+      "--out",
+    ])
+      expect(stdout).toContain(flag);
+  });
 });
