@@ -20,6 +20,7 @@ import { parseArgs } from "node:util";
 import {
   childPids,
   cpuSeconds,
+  fillCompileCache,
   freePort,
   has,
   LOAD_CPU,
@@ -30,6 +31,7 @@ import {
   PROXY_CPU,
   ROOT,
   rssBytes,
+  SIDECAR_ENV,
   startNginx,
   startQuiet,
   stop,
@@ -128,7 +130,7 @@ async function startSidecar(upstream: string, extra: string[] = []) {
   const child = startQuiet(
     NODE,
     ["proxy/cli.ts", "--upstream", upstream, "--port", String(port), "--host", "127.0.0.1", ...extra],
-    {},
+    SIDECAR_ENV,
     PROXY_CPU,
   );
   await waitForHttp(`http://127.0.0.1:${port}/health`);
@@ -413,17 +415,21 @@ async function startup() {
   for (let run = 0; run < Math.max(RUNS, 5); run++) {
     const port = await freePort();
     const started = performance.now();
-    const child = startQuiet(NODE, [
-      "proxy/cli.ts",
-      "--upstream",
-      upstream.url,
-      "--port",
-      String(port),
-      "--host",
-      "127.0.0.1",
-      "--ready-probe",
-      "tcp",
-    ]);
+    const child = startQuiet(
+      NODE,
+      [
+        "proxy/cli.ts",
+        "--upstream",
+        upstream.url,
+        "--port",
+        String(port),
+        "--host",
+        "127.0.0.1",
+        "--ready-probe",
+        "tcp",
+      ],
+      SIDECAR_ENV,
+    );
     await waitForHttp(`http://127.0.0.1:${port}/ready`);
     times.push(performance.now() - started);
     await new Promise((resolve) => setTimeout(resolve, 1000));
@@ -510,6 +516,7 @@ function chart(): string {
 }
 
 try {
+  fillCompileCache();
   if (want("overhead")) await overhead();
   if (want("latency")) await latency();
   if (want("mcp")) await mcpEndToEnd();

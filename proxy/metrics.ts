@@ -2,7 +2,7 @@
 // is in flight when a drain starts, how old each secret is. prom-client (the well-kept Node client)
 // does the exposition; label values are bounded here so no client can blow up the series count.
 
-import { Counter, collectDefaultMetrics, Gauge, Histogram, Registry } from "prom-client";
+import { Counter, collectDefaultMetrics, Gauge, Histogram, Registry } from "./deps.ts";
 import type { DrainPhase } from "./drain.ts";
 import type { SecretsRuntime } from "./secrets/runtime.ts";
 import { versionLabel } from "./secrets/secret-state.ts";

@@ -134,7 +134,11 @@ mkdir -p "$WORK/ctx"
 git ls-files -z | xargs -0 -I{} cp --parents {} "$WORK/ctx/"
 echo "// changed $(date +%s%N)" >>"$WORK/ctx/proxy/cli.ts"
 began=$(date +%s)
-B bud --pull=never --isolation chroot --layers -t localhost/mcp-sidecar:rebuild -f proxy/Dockerfile "$WORK/ctx" >"$WORK/rebuild.log" 2>&1
+B bud --pull=never --isolation chroot --layers -t localhost/mcp-sidecar:rebuild -f proxy/Dockerfile "$WORK/ctx" >"$WORK/rebuild.log" 2>&1 || {
+  tail -30 "$WORK/rebuild.log"
+  fail "the rebuild after a code change failed (the context is the committed files: git ls-files)"
+  exit 1
+}
 REBUILD_SECONDS=$(($(date +%s) - began))
 if grep -A1 'RUN npm ci' "$WORK/rebuild.log" | grep -q 'Using cache'; then
   pass "code change rebuilt in ${REBUILD_SECONDS}s, the npm ci layer reused"
@@ -159,6 +163,8 @@ for fs in "$SIDECAR_FS" "$SERVER_FS"; do
   if find "$fs/app" -path "$fs/app/node_modules" -prune -o -name '*.test.ts' -print | grep -q . || [[ -d $fs/app/test ]]; then
     fail "$name image has the project's tests"
   else pass "$name image has none of the project's tests"; fi
+  cached=$(find "$fs/app/.node-compile-cache" -type f 2>/dev/null | wc -l)
+  if ((cached > 50)); then pass "$name image carries Node's compile cache ($cached entries)"; else fail "$name image compile cache has $cached entries"; fi
   writable=$(find "$fs" -xdev \( -path "$fs/proc" -o -path "$fs/sys" -o -path "$fs/dev" \) -prune -o \( -perm -o+w -o -uid 65532 \) ! -type l -print 2>/dev/null | sed "s#^$fs##" | grep -v -E '^/(tmp|home/nonroot)$' || true)
   if [[ -n $writable ]]; then fail "$name image has paths writable by 65532: $writable"; else pass "$name image: nothing writable by 65532 but /tmp and its home"; fi
 done
@@ -206,6 +212,9 @@ if B run --isolation chroot "${RO[@]}" --env "MCP_SIDECAR_PORT=$DEAD_PORT" "$SID
   fail "healthcheck against a dead port exited 0"
 else pass "sidecar healthcheck exits 1 against a dead port"; fi
 B run --isolation chroot "${RO[@]}" --env "MCP_SERVER_PORT=$SERVER_PORT" "$SERVER_CTR" -- /nodejs/bin/node /app/server/main.ts healthcheck && pass "server healthcheck exits 0" || fail "server healthcheck"
+# The start-up path reads the cache baked into the image (type stripping and compilation skipped).
+ACCEPTED=$(B run --isolation chroot "${RO[@]}" --env NODE_DEBUG_NATIVE=COMPILE_CACHE "$SIDECAR_CTR" -- /nodejs/bin/node /app/proxy/cli.ts --version 2>&1 | grep -c 'was accepted' || true)
+((ACCEPTED > 50)) && pass "the sidecar starts from the image's compile cache ($ACCEPTED modules)" || fail "compile cache not used ($ACCEPTED modules accepted)"
 AGENT_OUT=$(B run --isolation chroot "${RO[@]}" "$SIDECAR_CTR" -- /nodejs/bin/node /app/proxy/cli.ts agent-emulator --help 2>&1 | head -1)
 [[ $AGENT_OUT == *agent-emulator* ]] && pass "the sidecar image runs the agent emulator by subcommand" || fail "agent-emulator subcommand: $AGENT_OUT"
 

@@ -57,8 +57,20 @@ describe.each(["proxy/Dockerfile", "server/Dockerfile", "agent/Dockerfile"])("%s
     expect(file.initialArgs.find((a) => a.startsWith("RUNTIME_IMAGE="))).toMatch(
       /gcr\.io\/distroless\/.*:nonroot$/,
     );
-    // Nothing in the final stage runs a command (there is no shell to run it).
-    expect(file.args("RUN", file.finalStage)).toEqual([]);
+    // The final stage has no shell. A Node image's only RUN is exec form: node filling the compile
+    // cache; the agent's has none.
+    const runs = file.args("RUN", file.finalStage);
+    if ((JSON.parse(entrypoint[0] as string) as string[])[0] !== "/nodejs/bin/node") {
+      expect(runs).toEqual([]);
+      return;
+    }
+    expect(runs).toHaveLength(1);
+    expect(JSON.parse(runs[0] as string)).toEqual([
+      "/nodejs/bin/node",
+      expect.stringMatching(/^\/app\/.*\.ts$/),
+      expect.any(String),
+    ]);
+    expect(file.args("ENV", file.finalStage)).toContain("NODE_COMPILE_CACHE=/app/.node-compile-cache");
   });
 });
 

@@ -6,7 +6,7 @@
 // that lands on a reused socket at that moment fails with a reset, so it is retried once on a new
 // connection (it is a GET; nothing is lost by asking twice).
 
-import { Pool } from "undici";
+import { Pool } from "../deps.ts";
 
 export interface AgentSecret {
   readonly arn: string | null;
