@@ -32,6 +32,7 @@ import {
   ROOT,
   rssBytes,
   SIDECAR_ENV,
+  SIDECAR_NODE_FLAGS,
   startNginx,
   startQuiet,
   stop,
@@ -129,7 +130,17 @@ async function startSidecar(upstream: string, extra: string[] = []) {
   // On the proxy CPU, like nginx: the two proxies under test get the same CPU to themselves.
   const child = startQuiet(
     NODE,
-    ["proxy/cli.ts", "--upstream", upstream, "--port", String(port), "--host", "127.0.0.1", ...extra],
+    [
+      ...SIDECAR_NODE_FLAGS,
+      "proxy/cli.ts",
+      "--upstream",
+      upstream,
+      "--port",
+      String(port),
+      "--host",
+      "127.0.0.1",
+      ...extra,
+    ],
     SIDECAR_ENV,
     PROXY_CPU,
   );
@@ -152,6 +163,13 @@ async function startUpstream() {
   return { child, url: `http://127.0.0.1:${port}` };
 }
 
+async function startNaiveProxy(upstreamUrl: string) {
+  const port = await freePort();
+  const child = startQuiet(NODE, ["bench/naive-proxy.ts", upstreamUrl, String(port)], {}, PROXY_CPU);
+  await waitForHttp(`http://127.0.0.1:${port}/health`);
+  return { child, url: `http://127.0.0.1:${port}`, pid: child.pid as number };
+}
+
 async function startNginxProxy(upstreamUrl: string) {
   const port = await freePort();
   const child = await startNginx(
@@ -169,10 +187,12 @@ async function overhead() {
   const upstream = await startUpstream();
   const sidecar = await startSidecar(upstream.url);
   const nginx = haveNginx ? await startNginxProxy(upstream.url) : undefined;
+  const naive = await startNaiveProxy(upstream.url);
   const targets: { name: string; url: string; pids: number[] }[] = [
     { name: "direct", url: upstream.url, pids: [] },
     { name: "sidecar", url: sidecar.url, pids: [sidecar.pid] },
     ...(nginx ? [{ name: "nginx", url: nginx.url, pids: nginx.pids }] : []),
+    { name: "naive", url: naive.url, pids: [naive.pid] },
   ];
   const samples = new Map<string, { rps: number[]; cpuUs: number[]; errors: number }>();
   for (const t of targets) await wrk(`${t.url}/mcp`, 2, CONNECTIONS); // warm-up (JIT, pools)
@@ -216,7 +236,12 @@ async function overhead() {
     ng ? side.cpuUsPerRequest / ng.cpuUsPerRequest : Number.NaN,
     "<= 1.5",
   );
-  await Promise.all([stop(upstream.child), stop(sidecar.child), stop(nginx?.child)]);
+  const reference = summary.naive as { rps: number; cpuUsPerRequest: number };
+  notes.push(
+    `reference: a naive node:http + undici proxy (bench/naive-proxy.ts) ran ${Math.round(reference.rps)} requests/s at ${reference.cpuUsPerRequest.toFixed(1)} us CPU per request` +
+      (ng ? ` (${(reference.cpuUsPerRequest / ng.cpuUsPerRequest).toFixed(2)}x nginx)` : ""),
+  );
+  await Promise.all([stop(upstream.child), stop(sidecar.child), stop(nginx?.child), stop(naive.child)]);
 }
 
 // ---- 2. latency at a fixed rate (open loop) ----
@@ -418,6 +443,7 @@ async function startup() {
     const child = startQuiet(
       NODE,
       [
+        ...SIDECAR_NODE_FLAGS,
         "proxy/cli.ts",
         "--upstream",
         upstream.url,
@@ -450,12 +476,16 @@ async function startup() {
   await stop(upstream.child);
 }
 
+/** Lines printed under the table. */
+const notes: string[] = [];
+
 function printTable(): void {
   const header = ["scenario", "measure", "direct", "sidecar", "nginx", "ratio", "target"];
   const widths = header.map((h, i) => Math.max(h.length, ...table.map((r) => (r[i] ?? "").length)));
   const line = (cells: string[]) => cells.map((c, i) => c.padEnd(widths[i] as number)).join("  ");
   process.stdout.write(`\n${line(header)}\n${widths.map((w) => "-".repeat(w)).join("  ")}\n`);
   for (const r of table) process.stdout.write(`${line(r)}\n`);
+  for (const note of notes) process.stdout.write(`\n${note}\n`);
 }
 
 /** A bar chart of sidecar/nginx (and sidecar/direct) ratios, 1.0 marked, targets dashed. */

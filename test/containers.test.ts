@@ -50,7 +50,11 @@ describe.each(["proxy/Dockerfile", "server/Dockerfile", "agent/Dockerfile"])("%s
   });
 
   it("runs as the non-root user 65532, exec-form entrypoint, in a distroless runtime", () => {
-    expect(file.args("USER", file.finalStage)).toEqual(["65532:65532"]);
+    // Root only to fill the compile cache at build time (the RUN below); the process runs as 65532.
+    expect(file.args("USER", file.finalStage).at(-1)).toBe("65532:65532");
+    expect(file.args("USER", file.finalStage).slice(0, -1)).toEqual(
+      file.args("RUN", file.finalStage).length > 0 ? ["0:0"] : [],
+    );
     const entrypoint = file.args("ENTRYPOINT", file.finalStage);
     expect(entrypoint).toHaveLength(1);
     expect(JSON.parse(entrypoint[0] as string)).toEqual(expect.any(Array));
@@ -97,6 +101,18 @@ describe.each(["proxy/Dockerfile", "server/Dockerfile"])("%s (Node images)", (pa
     expect(file.text).toMatch(
       /\["CMD", "\/nodejs\/bin\/node", "\/app\/(proxy\/cli|server\/main)\.ts", "healthcheck"\]/,
     );
+  });
+});
+
+describe("proxy/Dockerfile entrypoint", () => {
+  it("runs node with the flags the bench measures the sidecar with", async () => {
+    const { SIDECAR_NODE_FLAGS } = await import("../bench/lib.ts");
+    const [entrypoint] = dockerfile("proxy/Dockerfile").args("ENTRYPOINT");
+    expect(JSON.parse(entrypoint as string)).toEqual([
+      "/nodejs/bin/node",
+      ...SIDECAR_NODE_FLAGS,
+      "/app/proxy/cli.ts",
+    ]);
   });
 });
 
