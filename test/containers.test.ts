@@ -71,6 +71,9 @@ describe.each(["proxy/Dockerfile", "server/Dockerfile", "agent/Dockerfile"])("%s
     expect(runs).toHaveLength(1);
     expect(JSON.parse(runs[0] as string)).toEqual([
       "/nodejs/bin/node",
+      "/build/fill-compile-cache.mjs",
+      "/app/.node-compile-cache",
+      "65532:65532",
       expect.stringMatching(/^\/app\/.*\.ts$/),
       expect.any(String),
     ]);
