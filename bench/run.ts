@@ -125,25 +125,25 @@ if (!haveNginx)
 if (!haveWrk)
   process.stderr.write("bench: wrk not found (apt-get install wrk): saturation scenarios are skipped\n");
 
+/** The sidecar's command line, as its image runs it (Node flags first). */
+function sidecarArgs(upstream: string, port: number, extra: string[] = []): string[] {
+  return [
+    ...SIDECAR_NODE_FLAGS,
+    "proxy/cli.ts",
+    "--upstream",
+    upstream,
+    "--port",
+    String(port),
+    "--host",
+    "127.0.0.1",
+    ...extra,
+  ];
+}
+
 async function startSidecar(upstream: string, extra: string[] = []) {
   const port = await freePort();
   // On the proxy CPU, like nginx: the two proxies under test get the same CPU to themselves.
-  const child = startQuiet(
-    NODE,
-    [
-      ...SIDECAR_NODE_FLAGS,
-      "proxy/cli.ts",
-      "--upstream",
-      upstream,
-      "--port",
-      String(port),
-      "--host",
-      "127.0.0.1",
-      ...extra,
-    ],
-    SIDECAR_ENV,
-    PROXY_CPU,
-  );
+  const child = startQuiet(NODE, sidecarArgs(upstream, port, extra), SIDECAR_ENV, PROXY_CPU);
   await waitForHttp(`http://127.0.0.1:${port}/health`);
   return { child, url: `http://127.0.0.1:${port}`, pid: child.pid as number };
 }
@@ -440,22 +440,7 @@ async function startup() {
   for (let run = 0; run < Math.max(RUNS, 5); run++) {
     const port = await freePort();
     const started = performance.now();
-    const child = startQuiet(
-      NODE,
-      [
-        ...SIDECAR_NODE_FLAGS,
-        "proxy/cli.ts",
-        "--upstream",
-        upstream.url,
-        "--port",
-        String(port),
-        "--host",
-        "127.0.0.1",
-        "--ready-probe",
-        "tcp",
-      ],
-      SIDECAR_ENV,
-    );
+    const child = startQuiet(NODE, sidecarArgs(upstream.url, port, ["--ready-probe", "tcp"]), SIDECAR_ENV);
     await waitForHttp(`http://127.0.0.1:${port}/ready`);
     times.push(performance.now() - started);
     await new Promise((resolve) => setTimeout(resolve, 1000));

@@ -45,16 +45,15 @@ describe("bench", () => {
   });
 
   it("refuses a bad flag by name before starting anything, and documents its flags", async () => {
-    const bad = await run(process.execPath, ["bench/run.ts", "--runs", "0"], { cwd: ROOT }).then(
-      () => undefined,
-      (error: { code?: number; stderr?: string }) => error,
-    );
+    const refused = (...args: string[]) =>
+      run(process.execPath, ["bench/run.ts", ...args], { cwd: ROOT }).then(
+        () => undefined,
+        (error: { code?: number; stderr?: string }) => error,
+      );
+    const bad = await refused("--runs", "0");
     expect(bad?.code).toBe(2);
     expect(bad?.stderr).toContain('--runs "0" is not a whole number >= 1');
-    const unknown = await run(process.execPath, ["bench/run.ts", "--only", "overheat"], { cwd: ROOT }).then(
-      () => undefined,
-      (error: { code?: number; stderr?: string }) => error,
-    );
+    const unknown = await refused("--only", "overheat");
     expect(unknown?.stderr).toContain('--only "overheat" is not a scenario');
     const { stdout } = await run(process.execPath, ["bench/run.ts", "--help"], { cwd: ROOT });
     for (const flag of [
