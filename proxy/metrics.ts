@@ -2,8 +2,9 @@
 // is in flight when a drain starts, how old each secret is. prom-client (the well-kept Node client)
 // does the exposition; label values are bounded here so no client can blow up the series count.
 
-import { Counter, collectDefaultMetrics, Gauge, Histogram, Registry } from "./deps.ts";
+import { Counter, Gauge, Histogram, Registry } from "./deps.ts";
 import type { DrainPhase } from "./drain.ts";
+import { collectProcessMetrics } from "./process-metrics.ts";
 import type { SecretsRuntime } from "./secrets/runtime.ts";
 import { versionLabel } from "./secrets/secret-state.ts";
 
@@ -256,7 +257,7 @@ export class SidecarMetrics {
   constructor(options: MetricsOptions, secrets?: SecretsRuntime) {
     this.#tools = new BoundedLabel(options.maxTools);
     const registers = [this.registry];
-    if (options.processMetrics) collectDefaultMetrics({ register: this.registry, prefix: "mcp_sidecar_" });
+    if (options.processMetrics) collectProcessMetrics(this.registry, "mcp_sidecar_");
 
     this.httpRequests = new FastCounter(
       this.registry,

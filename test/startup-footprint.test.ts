@@ -4,6 +4,7 @@ import { execFile } from "node:child_process";
 import { promisify } from "node:util";
 import { describe, expect, it } from "vitest";
 import * as deps from "../proxy/deps.ts";
+import { collectProcessMetrics } from "../proxy/process-metrics.ts";
 import { ROOT } from "./helpers/processes.ts";
 
 const run = promisify(execFile);
@@ -17,7 +18,6 @@ describe("start-up footprint", () => {
     expect(deps.Counter).toBe(promClient.Counter);
     expect(deps.Gauge).toBe(promClient.Gauge);
     expect(deps.Histogram).toBe(promClient.Histogram);
-    expect(deps.collectDefaultMetrics).toBe(promClient.collectDefaultMetrics);
     expect(typeof new deps.Pool("http://127.0.0.1:9").request).toBe("function");
   });
 
@@ -39,6 +39,50 @@ describe("start-up footprint", () => {
     expect(files.some((f) => f.endsWith("/undici/lib/dispatcher/pool.js"))).toBe(true);
     expect(files.filter((f) => /\/(undici|prom-client)\/index\.js$/.test(f))).toEqual([]);
     expect(files.filter((f) => /\/(fetch|websocket|pushgateway)/.test(f))).toEqual([]);
+    expect(files.filter((f) => f.includes("@opentelemetry"))).toEqual([]);
     expect(modules.filter((m) => m.includes("internal/deps/undici"))).toEqual([]);
+  });
+
+  it("registers prom-client's default process metrics, every one of them, as prom-client names and describes them", async () => {
+    const promClient = await import("prom-client");
+    // prom-client's list of modules is the sidecar's, plus the CPU counters kept in process-metrics.ts.
+    expect([...Object.keys(deps.DEFAULT_METRICS_MODULES), "processCpuTotal"].sort()).toEqual(
+      [...promClient.collectDefaultMetrics.metricsList].sort(),
+    );
+    const theirs = new promClient.Registry();
+    promClient.collectDefaultMetrics({ register: theirs, prefix: "p_" });
+    const ours = new deps.Registry();
+    collectProcessMetrics(ours, "p_");
+    const describe = async (registry: {
+      getMetricsAsJSON(): Promise<{ name: string; help: string; type: unknown }[]>;
+    }) =>
+      (await registry.getMetricsAsJSON())
+        .map(({ name, help, type }) => ({ name, help, type }))
+        .sort((a, b) => a.name.localeCompare(b.name));
+    expect(await describe(ours)).toEqual(await describe(theirs));
+  });
+
+  it("counts the process's CPU time as prom-client does: user + system = total, growing with work", async () => {
+    const registry = new deps.Registry();
+    collectProcessMetrics(registry, "p_");
+    const read = async () => {
+      const values = new Map(
+        (await registry.getMetricsAsJSON()).map((m) => [m.name, Number(m.values[0]?.value)]),
+      );
+      return {
+        user: values.get("p_process_cpu_user_seconds_total") ?? Number.NaN,
+        system: values.get("p_process_cpu_system_seconds_total") ?? Number.NaN,
+        total: values.get("p_process_cpu_seconds_total") ?? Number.NaN,
+      };
+    };
+    const first = await read();
+    const spinUntil = process.cpuUsage().user + 20_000;
+    while (process.cpuUsage().user < spinUntil) {
+      // burn 20 ms of user CPU time: the counter must grow by at least that much
+    }
+    const second = await read();
+    expect(second.user - first.user).toBeGreaterThanOrEqual(0.02);
+    expect(second.system).toBeGreaterThanOrEqual(first.system);
+    expect(second.total).toBeCloseTo(second.user + second.system, 6);
   });
 });
