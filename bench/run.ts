@@ -157,15 +157,16 @@ async function startUpstream() {
   const port = await freePort();
   const child = startQuiet(NODE, [
     "-e",
-    `require("http").createServer((q,s)=>{q.resume();q.on("end",()=>{s.writeHead(200,{"content-type":"application/json"});s.end('{"jsonrpc":"2.0","id":1,"result":{"content":[{"type":"text","text":"hi"}]}}')})}).listen(${port},"127.0.0.1")`,
+    `require("http").createServer((q,s)=>{q.resume();q.on("end",()=>{const b='{"jsonrpc":"2.0","id":1,"result":{"content":[{"type":"text","text":"hi"}]}}';s.writeHead(200,{"content-type":"application/json","content-length":b.length});s.end(b)})}).listen(${port},"127.0.0.1")`,
   ]);
   await waitForHttp(`http://127.0.0.1:${port}/`);
   return { child, url: `http://127.0.0.1:${port}` };
 }
 
-async function startNaiveProxy(upstreamUrl: string) {
+/** A reference proxy from bench/ (naive-proxy.ts, floor-proxy.ts) on the proxy CPU. */
+async function startReferenceProxy(script: string, upstreamUrl: string) {
   const port = await freePort();
-  const child = startQuiet(NODE, ["bench/naive-proxy.ts", upstreamUrl, String(port)], {}, PROXY_CPU);
+  const child = startQuiet(NODE, [script, upstreamUrl, String(port)], {}, PROXY_CPU);
   await waitForHttp(`http://127.0.0.1:${port}/health`);
   return { child, url: `http://127.0.0.1:${port}`, pid: child.pid as number };
 }
@@ -187,12 +188,14 @@ async function overhead() {
   const upstream = await startUpstream();
   const sidecar = await startSidecar(upstream.url);
   const nginx = haveNginx ? await startNginxProxy(upstream.url) : undefined;
-  const naive = await startNaiveProxy(upstream.url);
+  const naive = await startReferenceProxy("bench/naive-proxy.ts", upstream.url);
+  const floor = await startReferenceProxy("bench/floor-proxy.ts", upstream.url);
   const targets: { name: string; url: string; pids: number[] }[] = [
     { name: "direct", url: upstream.url, pids: [] },
     { name: "sidecar", url: sidecar.url, pids: [sidecar.pid] },
     ...(nginx ? [{ name: "nginx", url: nginx.url, pids: nginx.pids }] : []),
     { name: "naive", url: naive.url, pids: [naive.pid] },
+    { name: "floor", url: floor.url, pids: [floor.pid] },
   ];
   const samples = new Map<string, { rps: number[]; cpuUs: number[]; errors: number }>();
   for (const t of targets) await wrk(`${t.url}/mcp`, 2, CONNECTIONS); // warm-up (JIT, pools)
@@ -236,12 +239,17 @@ async function overhead() {
     ng ? side.cpuUsPerRequest / ng.cpuUsPerRequest : Number.NaN,
     "<= 1.5",
   );
-  const reference = summary.naive as { rps: number; cpuUsPerRequest: number };
-  notes.push(
-    `reference: a naive node:http + undici proxy (bench/naive-proxy.ts) ran ${Math.round(reference.rps)} requests/s at ${reference.cpuUsPerRequest.toFixed(1)} us CPU per request` +
-      (ng ? ` (${(reference.cpuUsPerRequest / ng.cpuUsPerRequest).toFixed(2)}x nginx)` : ""),
-  );
-  await Promise.all([stop(upstream.child), stop(sidecar.child), stop(nginx?.child), stop(naive.child)]);
+  const reference = (name: string, what: string) => {
+    const r = summary[name] as { rps: number; cpuUsPerRequest: number; errors: number };
+    notes.push(
+      `reference: ${what} ran ${Math.round(r.rps)} requests/s at ${r.cpuUsPerRequest.toFixed(1)} us CPU per request` +
+        (ng ? ` (${(r.cpuUsPerRequest / ng.cpuUsPerRequest).toFixed(2)}x nginx)` : "") +
+        (r.errors ? `, ${r.errors} errors` : ""),
+    );
+  };
+  reference("naive", "a naive node:http + undici proxy (bench/naive-proxy.ts)");
+  reference("floor", "Node moving bytes with no HTTP library (bench/floor-proxy.ts)");
+  await Promise.all([upstream, sidecar, nginx, naive, floor].map((proxy) => stop(proxy?.child)));
 }
 
 // ---- 2. latency at a fixed rate (open loop) ----

@@ -4,8 +4,11 @@ import { execFile } from "node:child_process";
 import { readFileSync } from "node:fs";
 import { promisify } from "node:util";
 import { describe, expect, it } from "vitest";
+import { send } from "./helpers/client.ts";
 import { useTestUpstream } from "./helpers/fixtures.ts";
-import { ROOT } from "./helpers/processes.ts";
+import { freePort } from "./helpers/net.ts";
+import { node, ROOT } from "./helpers/processes.ts";
+import { readBody } from "./helpers/upstream.ts";
 
 const run = promisify(execFile);
 const upstream = useTestUpstream();
@@ -68,4 +71,39 @@ describe("bench", () => {
     ])
       expect(stdout).toContain(flag);
   });
+
+  it.each(["bench/naive-proxy.ts", "bench/floor-proxy.ts"])(
+    "the reference proxy %s relays tools/call POSTs and their answers, so its numbers are for real work",
+    async (script) => {
+      const answer = '{"jsonrpc":"2.0","id":7,"result":{}}';
+      const bodies: string[] = [];
+      upstream.handle(async (req, res) => {
+        bodies.push((await readBody(req)).toString());
+        // Content-Length framing: all the floor proxy understands (the bench's upstream sends it).
+        res.writeHead(200, { "content-type": "application/json", "content-length": answer.length });
+        res.end(answer);
+      });
+      const port = await freePort();
+      const proxy = node(script, [upstream.url.origin, String(port)]);
+      const url = `http://127.0.0.1:${port}`;
+      for (let attempt = 0; ; attempt++) {
+        const health = await send(`${url}/health`).catch(() => undefined);
+        if (health?.status === 200) break;
+        if (attempt > 500 || proxy.child.exitCode !== null) throw new Error(`${script} did not start`);
+        await new Promise((resolve) => setTimeout(resolve, 10));
+      }
+      for (let id = 0; id < 3; id++) {
+        const body = `{"jsonrpc":"2.0","id":${id},"method":"tools/call","params":{"name":"echo"}}`;
+        const response = await send(`${url}/mcp`, {
+          method: "POST",
+          headers: { "content-type": "application/json" },
+          body,
+        });
+        expect(response).toMatchObject({ status: 200, text: answer });
+      }
+      expect(bodies).toEqual(
+        [0, 1, 2].map((id) => `{"jsonrpc":"2.0","id":${id},"method":"tools/call","params":{"name":"echo"}}`),
+      );
+    },
+  );
 });

@@ -1,0 +1,68 @@
+// The floor of any Node proxy, for the bench's overhead scenario (issue 8: how close to 1.2x nginx
+// can it go, and what stands in the way). It moves bytes between keep-alive sockets and reads only
+// what it must to find where a message ends: no HTTP library, no header rewriting, Content-Length
+// framing only. Not a proxy anyone should run: it exists to measure what Node's event loop and
+// sockets cost by themselves, so the cost of node:http, undici and the sidecar shows apart.
+//
+//   node bench/floor-proxy.ts <upstream origin> <port>
+import { connect, createServer, type Socket } from "node:net";
+
+const [upstream, port] = process.argv.slice(2);
+if (!upstream || !port) {
+  process.stderr.write("usage: node bench/floor-proxy.ts <upstream origin> <port>\n");
+  process.exit(2);
+}
+const { hostname, port: upstreamPort } = new URL(upstream);
+const HEALTH = Buffer.from("HTTP/1.1 200 OK\r\ncontent-length: 2\r\n\r\nok");
+const idle: Socket[] = [];
+
+/** The length of the complete message at the start of `data` (head + Content-Length body), or -1. */
+function messageLength(data: Buffer): number {
+  const headEnd = data.indexOf("\r\n\r\n");
+  if (headEnd < 0) return -1;
+  const length = /\r\ncontent-length:[ \t]*(\d+)/i.exec(data.toString("latin1", 0, headEnd));
+  const total = headEnd + 4 + Number(length?.[1] ?? 0);
+  return data.length >= total ? total : -1;
+}
+
+function upstreamSocket(): Socket {
+  const reused = idle.pop();
+  if (reused) return reused;
+  const socket = connect(Number(upstreamPort), hostname).setNoDelay(true);
+  socket.on("error", () => socket.destroy());
+  socket.on("close", () => {
+    const at = idle.indexOf(socket);
+    if (at >= 0) idle.splice(at, 1);
+  });
+  return socket;
+}
+
+/** One request at a time per client connection, as wrk sends them (no pipelining). */
+function exchange(client: Socket, request: Buffer): void {
+  const socket = upstreamSocket();
+  let answer: Buffer | undefined;
+  const onData = (chunk: Buffer) => {
+    answer = answer ? Buffer.concat([answer, chunk]) : chunk;
+    if (messageLength(answer) < 0) return;
+    socket.off("data", onData);
+    idle.push(socket);
+    client.write(answer);
+  };
+  socket.on("data", onData);
+  socket.write(request);
+}
+
+createServer((client) => {
+  client.setNoDelay(true);
+  let pending: Buffer | undefined;
+  client.on("data", (chunk: Buffer) => {
+    pending = pending ? Buffer.concat([pending, chunk]) : chunk;
+    const length = messageLength(pending);
+    if (length < 0) return;
+    const request = pending.subarray(0, length);
+    pending = undefined;
+    if (request.toString("latin1", 0, 11) === "GET /health") client.write(HEALTH);
+    else exchange(client, request);
+  });
+  client.on("error", () => client.destroy());
+}).listen(Number(port), "127.0.0.1");
