@@ -62,7 +62,8 @@ export const PIN = cpus().length >= 2 && has("taskset");
 export const PROXY_CPU = "1";
 export const LOAD_CPU = "0";
 
-function pinned(cpu: string | undefined, command: string, args: string[]): [string, string[]] {
+/** `command args` run on `cpu` when pinning is on (see PIN). */
+export function pinned(cpu: string | undefined, command: string, args: string[]): [string, string[]] {
   return PIN && cpu !== undefined ? ["taskset", ["-c", cpu, command, ...args]] : [command, args];
 }
 
@@ -171,7 +172,15 @@ end
 );
 
 export async function wrk(url: string, seconds: number, connections: number): Promise<WrkResult> {
-  const child = spawn("wrk", ["-t1", `-c${connections}`, `-d${seconds}s`, "-s", WRK_SCRIPT, url], {
+  const [file, args] = pinned(LOAD_CPU, "wrk", [
+    "-t1",
+    `-c${connections}`,
+    `-d${seconds}s`,
+    "-s",
+    WRK_SCRIPT,
+    url,
+  ]);
+  const child = spawn(file, args, {
     stdio: ["ignore", "pipe", "pipe"],
   });
   let output = "";

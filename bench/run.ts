@@ -29,6 +29,7 @@ import {
   nginxUpstreamConfig,
   PIN,
   PROXY_CPU,
+  pinned,
   ROOT,
   rssBytes,
   SIDECAR_ENV,
@@ -254,14 +255,18 @@ async function overhead() {
 
 // ---- 2. latency at a fixed rate (open loop) ----
 async function openLoop(url: string): Promise<{ p50: number; p99: number; errors: number }> {
-  const child = spawn(
-    NODE,
-    ["bench/open-loop.ts", `${url}/mcp`, String(RATE), String(Math.max(3, Math.round(SECONDS / 2))), "64"],
-    {
-      cwd: ROOT,
-      stdio: ["ignore", "pipe", "inherit"],
-    },
-  );
+  // The generator shares CPU 0 with the upstream, as wrk does; the proxy has CPU 1 to itself.
+  const [file, args] = pinned(LOAD_CPU, NODE, [
+    "bench/open-loop.ts",
+    `${url}/mcp`,
+    String(RATE),
+    String(Math.max(3, Math.round(SECONDS / 2))),
+    "64",
+  ]);
+  const child = spawn(file, args, {
+    cwd: ROOT,
+    stdio: ["ignore", "pipe", "inherit"],
+  });
   let output = "";
   child.stdout.setEncoding("utf8").on("data", (chunk: string) => {
     output += chunk;
