@@ -62,3 +62,22 @@ export const SIDECAR_ERRORS = Object.freeze({
 } satisfies Record<string, SidecarErrorSpec>);
 
 export type SidecarErrorName = keyof typeof SIDECAR_ERRORS;
+
+/**
+ * The response head of an error the sidecar answers itself (the body from sidecarErrorBody). A
+ * drain's 503 carries Retry-After (whole seconds, at least 1) and closes the connection.
+ */
+export function sidecarErrorHeaders(
+  body: string,
+  options: { readonly retryAfterMs?: number; readonly close?: boolean } = {},
+): Record<string, string | number> {
+  const headers: Record<string, string | number> = {
+    "content-type": "application/json",
+    "content-length": Buffer.byteLength(body),
+  };
+  if (options.retryAfterMs !== undefined)
+    headers["retry-after"] = Math.max(1, Math.ceil(options.retryAfterMs / 1000));
+  // Node reads this header and closes the socket once the answer is out.
+  if (options.close) headers.connection = "close";
+  return headers;
+}

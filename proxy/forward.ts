@@ -7,7 +7,7 @@
 import type { IncomingMessage, ServerResponse } from "node:http";
 import { Readable } from "node:stream";
 import type { Dispatcher } from "undici";
-import { SIDECAR_ERRORS, type SidecarErrorSpec } from "./errors.ts";
+import { SIDECAR_ERRORS, type SidecarErrorSpec, sidecarErrorHeaders } from "./errors.ts";
 import { clientResponseHeaders, type RequestHeadInfo } from "./http-headers.ts";
 import { decodeMcpHeaderValue, describeJsonRpc, type McpMessageInfo, sidecarErrorBody } from "./jsonrpc.ts";
 import {
@@ -597,14 +597,13 @@ export class Exchange implements Dispatcher.DispatchHandler {
     this.status = spec.status;
     this.errorCode = spec.code;
     const body = sidecarErrorBody(this.message, { code: spec.code, status: spec.status }, message);
-    const headers: Record<string, string | number> = {
-      "content-type": "application/json",
-      "content-length": Buffer.byteLength(body),
-    };
-    if (retryMs !== undefined) headers["retry-after"] = Math.max(1, Math.ceil(retryMs / 1000));
-    // Node reads this header and closes the socket once the answer is out.
-    if (closeConnection) headers.connection = "close";
-    res.writeHead(spec.status, headers);
+    res.writeHead(
+      spec.status,
+      sidecarErrorHeaders(body, {
+        close: closeConnection,
+        ...(retryMs !== undefined ? { retryAfterMs: retryMs } : {}),
+      }),
+    );
     res.end(body);
   }
 }

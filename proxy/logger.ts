@@ -1,9 +1,9 @@
 // JSON-lines logging through pino (fast, structured, well kept). Secrets never reach a log line:
 // nothing here logs headers or bodies, and session ids are hashed before they are logged.
 
-import { createHash } from "node:crypto";
 import { type DestinationStream, type Logger, pino } from "pino";
 import type { LogLevel } from "./config.ts";
+import { shortHash } from "./short-hash.ts";
 
 export type { Logger } from "pino";
 
@@ -52,5 +52,5 @@ export function createLogger(level: LogLevel, destination?: DestinationStream): 
 /** A session id is a bearer credential for its session: log only a short hash of it. */
 export function hashSessionId(sessionId: string | undefined): string | undefined {
   if (sessionId === undefined) return undefined;
-  return createHash("sha256").update(sessionId).digest("hex").slice(0, 12);
+  return shortHash(sessionId);
 }

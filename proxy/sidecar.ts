@@ -12,7 +12,7 @@ import { needsSecretsAgent, type SidecarConfig } from "./config.ts";
 import { Client, Pool } from "./deps.ts";
 import type { DrainOutcome, DrainPhase } from "./drain.ts";
 import { DrainController, type SocketAction } from "./drain-controller.ts";
-import { SIDECAR_ERRORS, type SidecarErrorSpec } from "./errors.ts";
+import { SIDECAR_ERRORS, type SidecarErrorSpec, sidecarErrorHeaders } from "./errors.ts";
 import {
   CAPTURE_LIMIT_BYTES,
   Exchange,
@@ -32,7 +32,7 @@ import { probeUpstream } from "./upstream-probe.ts";
 // node:http as the CommonJS module, not an ESM import: the ESM facade of node:http reads every
 // export, and its WebSocket/MessageEvent getters load Node's internal undici (fetch and all). That
 // was about 90 ms and 14 MB of the sidecar's start (issue 8: start to ready, idle RSS).
-const { createServer } = process.getBuiltinModule("node:http");
+const { createServer, STATUS_CODES } = process.getBuiltinModule("node:http");
 
 export const VERSION = "0.1.0";
 
@@ -547,15 +547,13 @@ export class Sidecar implements ExchangeListener {
   ): void {
     const info = requestBody === undefined ? undefined : describeJsonRpc(requestBody);
     const body = sidecarErrorBody(info, { code: spec.code, status: spec.status }, message);
-    const headers: Record<string, string | number> = {
-      "content-type": "application/json",
-      "content-length": Buffer.byteLength(body),
-    };
-    if (spec === SIDECAR_ERRORS.draining) {
-      headers["retry-after"] = Math.max(1, Math.ceil(this.config.drainRetryAfterMs / 1000));
-      headers.connection = "close";
-    }
-    res.writeHead(spec.status, headers);
+    res.writeHead(
+      spec.status,
+      sidecarErrorHeaders(
+        body,
+        spec === SIDECAR_ERRORS.draining ? { retryAfterMs: this.config.drainRetryAfterMs, close: true } : {},
+      ),
+    );
     res.end(body);
   }
 
@@ -592,17 +590,15 @@ export class Sidecar implements ExchangeListener {
 
   #onUpgrade = (req: IncomingMessage, socket: import("node:stream").Duplex): void => {
     const spec = this.#rejecting ? SIDECAR_ERRORS.draining : SIDECAR_ERRORS.upgradeNotSupported;
-    const body = JSON.stringify({
-      error: { code: spec.code, status: spec.status, message: spec.description },
+    const body = sidecarErrorBody(undefined, { code: spec.code, status: spec.status }, spec.description);
+    // Node hands an upgrade request over as a bare socket: the answer is written as raw HTTP/1.1.
+    const headers = sidecarErrorHeaders(body, {
+      close: true,
+      ...(spec === SIDECAR_ERRORS.draining ? { retryAfterMs: this.config.drainRetryAfterMs } : {}),
     });
-    const reason = spec.status === 503 ? "Service Unavailable" : "Not Implemented";
-    const retry =
-      spec.status === 503
-        ? `retry-after: ${Math.max(1, Math.ceil(this.config.drainRetryAfterMs / 1000))}\r\n`
-        : "";
-    socket.end(
-      `HTTP/1.1 ${spec.status} ${reason}\r\ncontent-type: application/json\r\ncontent-length: ${Buffer.byteLength(body)}\r\n${retry}connection: close\r\n\r\n${body}`,
-    );
+    let head = `HTTP/1.1 ${spec.status} ${STATUS_CODES[spec.status]}\r\n`;
+    for (const [name, value] of Object.entries(headers)) head += `${name}: ${value}\r\n`;
+    socket.end(`${head}\r\n${body}`);
     this.logger.info({ method: req.method, path: pathOf(req.url), status: spec.status }, "request");
   };
 

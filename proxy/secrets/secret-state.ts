@@ -2,7 +2,7 @@
 // that clients may still present during a rotation), when it was last refreshed, and how refreshes
 // failed. Pure: times are handed in; nothing here does I/O.
 
-import { createHash } from "node:crypto";
+import { shortHash } from "../short-hash.ts";
 import type { AgentFailureKind, AgentSecret } from "./agent-client.ts";
 
 export interface LoadedVersion {
@@ -15,7 +15,7 @@ export interface LoadedVersion {
 
 /** A short, stable label for a VersionId in logs and metrics. */
 export function versionLabel(versionId: string): string {
-  return createHash("sha256").update(versionId).digest("hex").slice(0, 12);
+  return shortHash(versionId);
 }
 
 /** The agent's largest ttl_seconds: no AWSPREVIOUS it serves can be staler than this. */
