@@ -161,10 +161,8 @@ try {
   await sidecar.waitForLog("sidecar listening");
 } catch (error) {
   process.stderr.write(`local-stack: ${(error as Error).message}\n`);
-  server.process.kill("SIGTERM");
-  agent.process.kill("SIGTERM");
-  await Promise.all([server.exited, agent.exited]);
-  rmSync(work, { recursive: true, force: true });
+  // The sidecar may have exited already (a bad flag); stopping an exited process is a no-op.
+  await stop();
   process.exit(1);
 }
 
