@@ -1,5 +1,5 @@
 // The pure plan (infra/plan.ts), the policy pack's rules (infra/policy/rules.ts) on passing and
-// failing inputs and on the real dev stack, and the second example under mocks.
+// failing inputs (infra.test.ts runs them on the real dev stack), and the second example under mocks.
 import { describe, expect, it } from "vitest";
 import {
   containerDefinitions,
@@ -11,7 +11,6 @@ import {
   taskRolePolicy,
 } from "../infra/plan.ts";
 import {
-  ALL_POLICIES,
   arm64Tasks,
   coherentDrain,
   ecrImmutableScanned,
@@ -20,7 +19,7 @@ import {
   noSecretsWildcard,
 } from "../infra/policy/rules.ts";
 import { check } from "./helpers/policy.ts";
-import { runProgram, stackConfig } from "./helpers/pulumi-mocks.ts";
+import { runProgram } from "./helpers/pulumi-mocks.ts";
 
 describe("planTiming", () => {
   it("derives every timing from the one drain setting, for every valid value", () => {
@@ -221,16 +220,8 @@ describe("policy pack rules", () => {
     expect(check(noSecretsWildcard, rp, { policy: "not json" })).toEqual(["policy is not JSON"]);
   });
 
-  it("all pass on the dev stack as the program builds it, and on the task definition plan", async () => {
-    const program = await runProgram(stackConfig("Pulumi.dev.yaml", { "mcp-sidecar:imageTag": "test" }));
-    const violations: { message: string; urn: string }[] = [];
-    for (const resource of program.resources) {
-      for (const policy of ALL_POLICIES) {
-        for (const message of check(policy, resource.type, resource.inputs))
-          violations.push({ message, urn: `${policy.name} ${resource.name}` });
-      }
-    }
-    expect(violations).toEqual([]);
+  // On the dev stack as the program builds it: test/infra.test.ts, which runs that program already.
+  it("all pass on the task definition plan", () => {
     const plan = containerDefinitions({
       region: "us-east-1",
       timing: planTiming(25),

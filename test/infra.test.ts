@@ -5,7 +5,7 @@ import { readFileSync } from "node:fs";
 import { describe, expect, it } from "vitest";
 import { parse as parseYaml } from "yaml";
 import type { ContainerDefinition } from "../infra/plan.ts";
-import { nonRootContainers } from "../infra/policy/rules.ts";
+import { ALL_POLICIES, nonRootContainers } from "../infra/policy/rules.ts";
 import { envName, OPTIONS, parseConfig } from "../proxy/config.ts";
 import { check } from "./helpers/policy.ts";
 import { MOCK_RANDOM, type Program, runProgram, stackConfig } from "./helpers/pulumi-mocks.ts";
@@ -27,6 +27,17 @@ describe("the dev stack (Pulumi.dev.yaml)", async () => {
   const byName = containers(program);
   const { sidecar, server } = byName;
   const agent = byName["secrets-agent"];
+
+  it("passes every rule of the policy pack", () => {
+    const violations: string[] = [];
+    for (const resource of program.resources) {
+      for (const policy of ALL_POLICIES) {
+        for (const message of check(policy, resource.type, resource.inputs))
+          violations.push(`${policy.name} ${resource.name}: ${message}`);
+      }
+    }
+    expect(violations).toEqual([]);
+  });
 
   it("runs three containers in an ARM64 awsvpc Fargate task of a valid size", () => {
     const td = program.one("aws:ecs/taskDefinition:TaskDefinition");
