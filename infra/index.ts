@@ -15,32 +15,32 @@ const project = pulumi.getProject();
 const tag = releaseTag(settings.imageTag);
 
 // ---- images: built here unless the stack names existing ones ----
-const sidecarRepository = createRepository(`${project}-${stack}-sidecar`, settings.keepReleases);
-const sidecar = buildImage("sidecar", sidecarRepository, "proxy/Dockerfile", tag);
-let serverImage: pulumi.Output<string>;
-let serverDigest: pulumi.Output<string> | undefined;
-if (settings.serverImage) {
-  serverImage = pulumi.output(settings.serverImage);
-} else {
-  const repository = createRepository(`${project}-${stack}-server`, settings.keepReleases);
-  const built = buildImage("server", repository, "server/Dockerfile", tag);
-  serverImage = built.ref;
-  serverDigest = built.image.digest;
+/** An image the stack names, used as it is, or one built here into its own ECR repository. */
+function stackImage(
+  name: "sidecar" | "server" | "agent",
+  existing: string | undefined,
+  dockerfile: string,
+  imageTag: string,
+  buildArgs?: Record<string, string>,
+): { ref: pulumi.Output<string>; digest: pulumi.Output<string> } {
+  if (existing) return { ref: pulumi.output(existing), digest: pulumi.output("(existing image)") };
+  const repository = createRepository(`${project}-${stack}-${name}`, settings.keepReleases);
+  const built = buildImage(name, repository, dockerfile, imageTag, buildArgs);
+  return { ref: built.ref, digest: built.image.digest };
 }
-let agentImage: pulumi.Output<string>;
-let agentDigest: pulumi.Output<string> | undefined;
-if (settings.agentImage) {
-  agentImage = pulumi.output(settings.agentImage);
-} else {
-  const repository = createRepository(`${project}-${stack}-agent`, settings.keepReleases);
-  // The TTL is built into the image's config, so it is part of the tag: a config-only change
-  // builds a new tag instead of pushing a different image under an immutable one.
-  const built = buildImage("agent", repository, "agent/Dockerfile", `${tag}-ttl${settings.agentTtlSeconds}`, {
+const sidecar = stackImage("sidecar", undefined, "proxy/Dockerfile", tag);
+const server = stackImage("server", settings.serverImage, "server/Dockerfile", tag);
+// The TTL is built into the image's config, so it is part of the tag: a config-only change builds
+// a new tag instead of pushing a different image under an immutable one.
+const agent = stackImage(
+  "agent",
+  settings.agentImage,
+  "agent/Dockerfile",
+  `${tag}-ttl${settings.agentTtlSeconds}`,
+  {
     AGENT_TTL_SECONDS: String(settings.agentTtlSeconds),
-  });
-  agentImage = built.ref;
-  agentDigest = built.image.digest;
-}
+  },
+);
 
 // ---- network: an existing VPC, or a new one (awsx is enough here: only its subnet ids matter) ----
 let network: {
@@ -69,12 +69,12 @@ if (settings.vpc) {
 
 const service = new McpService(`${project}-${stack}`, {
   sidecarImage: sidecar.ref,
-  agentImage,
+  agentImage: agent.ref,
   // An agent image of yours may have no probe (the upstream one is FROM scratch).
   ...(settings.agentImage ? { agentHealthCheckCommand: settings.agentHealthCheck ?? null } : {}),
   server: settings.serverImage
     ? {
-        image: serverImage,
+        image: server.ref,
         port: settings.serverPort,
         healthCheckCommand: settings.serverHealthCheck,
         // An image we did not build: its user and whether it writes to its filesystem are the
@@ -83,7 +83,7 @@ const service = new McpService(`${project}-${stack}`, {
         readonlyRootFilesystem: settings.serverReadonlyRootFilesystem,
       }
     : {
-        image: serverImage,
+        image: server.ref,
         port: settings.serverPort,
         healthCheckCommand: ["/nodejs/bin/node", "/app/server/main.ts", "healthcheck"],
         environment: { MCP_SERVER_PORT: String(settings.serverPort) },
@@ -114,10 +114,6 @@ export const apiKeySecretArn = service.apiKeySecretArn;
 /** Prints the API key (never a stack output itself). */
 export const readApiKeyCommand = service.readApiKeyCommand;
 export const agentTokenSecretArn = service.tokenSecretArn;
-export const imageDigests = {
-  sidecar: sidecar.image.digest,
-  server: serverDigest ?? pulumi.output("(existing image)"),
-  agent: agentDigest ?? pulumi.output("(existing image)"),
-};
-export const images = { sidecar: sidecar.ref, server: serverImage, agent: agentImage };
+export const imageDigests = { sidecar: sidecar.digest, server: server.digest, agent: agent.digest };
+export const images = { sidecar: sidecar.ref, server: server.ref, agent: agent.ref };
 export const releaseTagUsed = tag;
