@@ -2,7 +2,7 @@
 
 import { type ChildProcess, execFileSync, spawn } from "node:child_process";
 import { once } from "node:events";
-import { mkdtempSync, openSync, readFileSync, writeFileSync } from "node:fs";
+import { mkdtempSync, openSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { cpus, tmpdir } from "node:os";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
@@ -11,7 +11,19 @@ import { fileURLToPath } from "node:url";
 export { freePort } from "../test/helpers/net.ts";
 
 export const ROOT = fileURLToPath(new URL("..", import.meta.url));
-export const WORK = mkdtempSync(join(tmpdir(), "mcp-sidecar-bench-"));
+let work: string | undefined;
+/**
+ * The bench's scratch directory (nginx configs and temp paths, the compile cache, profiles): made on
+ * first use, so importing this module has no effect, and removed when the process exits.
+ */
+export function workDir(): string {
+  if (work === undefined) {
+    const dir = mkdtempSync(join(tmpdir(), "mcp-sidecar-bench-"));
+    process.once("exit", () => rmSync(dir, { recursive: true, force: true }));
+    work = dir;
+  }
+  return work;
+}
 const DEV_NULL = openSync("/dev/null", "w");
 const CLOCK_TICKS_PER_SECOND = 100;
 const children = new Set<ChildProcess>();
@@ -28,7 +40,7 @@ export function median(values: number[]): number {
  * The sidecar runs as its image runs it: with Node's compile cache filled before it starts (the
  * image fills it at build time), so a start does not strip and compile every module again.
  */
-export const SIDECAR_ENV = { NODE_COMPILE_CACHE: join(WORK, "node-compile-cache") };
+export const sidecarEnv = () => ({ NODE_COMPILE_CACHE: join(workDir(), "node-compile-cache") });
 
 /** The Node flags of the sidecar image's ENTRYPOINT (a test keeps the two the same). */
 export const SIDECAR_NODE_FLAGS = ["--max-semi-space-size=8"];
@@ -36,7 +48,7 @@ export const SIDECAR_NODE_FLAGS = ["--max-semi-space-size=8"];
 export function fillCompileCache(): void {
   execFileSync(process.execPath, ["proxy/cli.ts", "--version"], {
     cwd: ROOT,
-    env: { ...process.env, ...SIDECAR_ENV },
+    env: { ...process.env, ...sidecarEnv() },
     stdio: "ignore",
   });
 }
@@ -155,10 +167,14 @@ export interface WrkResult {
   readonly p99ms: number;
 }
 
-const WRK_SCRIPT = join(WORK, "post.lua");
-writeFileSync(
-  WRK_SCRIPT,
-  `wrk.method = "POST"
+let wrkScript: string | undefined;
+/** wrk's Lua script: POSTs a tools/call and prints one RESULT line (written on first use). */
+function wrkScriptFile(): string {
+  if (wrkScript === undefined) {
+    wrkScript = join(workDir(), "post.lua");
+    writeFileSync(
+      wrkScript,
+      `wrk.method = "POST"
 wrk.body = '{"jsonrpc":"2.0","id":1,"method":"tools/call","params":{"name":"echo","arguments":{"message":"hi"}}}'
 wrk.headers["Content-Type"] = "application/json"
 wrk.headers["Accept"] = "application/json, text/event-stream"
@@ -169,7 +185,10 @@ done = function(summary, latency, requests)
     latency:percentile(50), latency:percentile(99)))
 end
 `,
-);
+    );
+  }
+  return wrkScript;
+}
 
 export async function wrk(url: string, seconds: number, connections: number): Promise<WrkResult> {
   const [file, args] = pinned(LOAD_CPU, "wrk", [
@@ -177,7 +196,7 @@ export async function wrk(url: string, seconds: number, connections: number): Pr
     `-c${connections}`,
     `-d${seconds}s`,
     "-s",
-    WRK_SCRIPT,
+    wrkScriptFile(),
     url,
   ]);
   const child = spawn(file, args, {
@@ -213,16 +232,16 @@ export async function wrk(url: string, seconds: number, connections: number): Pr
 /** nginx as a keep-alive reverse proxy with buffering off, one worker (like the one Node thread). */
 export function nginxProxyConfig(listen: number, upstreamPort: number): string {
   return `worker_processes 1;
-pid ${WORK}/nginx-proxy-${listen}.pid;
+pid ${workDir()}/nginx-proxy-${listen}.pid;
 error_log /dev/null crit;
 events { worker_connections 16384; }
 http {
   access_log /dev/null;
-  client_body_temp_path ${WORK}/body-${listen};
-  proxy_temp_path ${WORK}/proxy-${listen};
-  fastcgi_temp_path ${WORK}/fcgi-${listen};
-  uwsgi_temp_path ${WORK}/uwsgi-${listen};
-  scgi_temp_path ${WORK}/scgi-${listen};
+  client_body_temp_path ${workDir()}/body-${listen};
+  proxy_temp_path ${workDir()}/proxy-${listen};
+  fastcgi_temp_path ${workDir()}/fcgi-${listen};
+  uwsgi_temp_path ${workDir()}/uwsgi-${listen};
+  scgi_temp_path ${workDir()}/scgi-${listen};
   upstream mcp { server 127.0.0.1:${upstreamPort}; keepalive 256; }
   server {
     listen 127.0.0.1:${listen};
@@ -245,12 +264,12 @@ http {
 /** nginx answering a tools/call POST with a fixed JSON-RPC result: an upstream that costs ~nothing. */
 export function nginxUpstreamConfig(listen: number): string {
   return `worker_processes 1;
-pid ${WORK}/nginx-upstream-${listen}.pid;
+pid ${workDir()}/nginx-upstream-${listen}.pid;
 error_log /dev/null crit;
 events { worker_connections 16384; }
 http {
   access_log off;
-  client_body_temp_path ${WORK}/ubody-${listen};
+  client_body_temp_path ${workDir()}/ubody-${listen};
   keepalive_requests 1000000;
   server {
     listen 127.0.0.1:${listen};
@@ -264,9 +283,10 @@ http {
 }
 
 export async function startNginx(config: string, name: string, cpu?: string): Promise<ChildProcess> {
-  const file = join(WORK, `${name}.conf`);
+  const work = workDir();
+  const file = join(work, `${name}.conf`);
   writeFileSync(file, config);
-  const child = startQuiet("nginx", ["-p", WORK, "-c", file, "-g", "daemon off;"], {}, cpu);
+  const child = startQuiet("nginx", ["-p", work, "-c", file, "-g", "daemon off;"], {}, cpu);
   await new Promise((resolve) => setTimeout(resolve, 300));
   if (child.exitCode !== null) throw new Error(`nginx ${name} exited ${child.exitCode}`);
   return child;

@@ -5,16 +5,20 @@
 import { readdirSync, readFileSync } from "node:fs";
 import { join } from "node:path";
 import {
+  fillCompileCache,
   freePort,
   LOAD_CPU,
   nginxUpstreamConfig,
   PROXY_CPU,
+  ROOT,
+  SIDECAR_NODE_FLAGS,
+  sidecarEnv,
   startNginx,
   startQuiet,
   stop,
   stopAll,
-  WORK,
   waitForHttp,
+  workDir,
   wrk,
 } from "./lib.ts";
 
@@ -22,11 +26,14 @@ const seconds = Number(process.argv[2] ?? 8);
 const upstreamPort = await freePort();
 const upstream = await startNginx(nginxUpstreamConfig(upstreamPort), "profile-upstream", LOAD_CPU);
 const port = await freePort();
+// As the image runs it (and as the bench measures it): its Node flags, the compile cache filled.
+fillCompileCache();
 const sidecar = startQuiet(
   process.execPath,
   [
+    ...SIDECAR_NODE_FLAGS,
     "--cpu-prof",
-    `--cpu-prof-dir=${WORK}`,
+    `--cpu-prof-dir=${workDir()}`,
     "proxy/cli.ts",
     "--upstream",
     `http://127.0.0.1:${upstreamPort}`,
@@ -35,7 +42,7 @@ const sidecar = startQuiet(
     "--host",
     "127.0.0.1",
   ],
-  {},
+  sidecarEnv(),
   PROXY_CPU,
 );
 await waitForHttp(`http://127.0.0.1:${port}/health`);
@@ -52,16 +59,14 @@ interface Node {
   callFrame: { functionName: string; url: string; lineNumber: number };
   hitCount: number;
 }
-const file = readdirSync(WORK).find((name) => name.endsWith(".cpuprofile"));
+const file = readdirSync(workDir()).find((name) => name.endsWith(".cpuprofile"));
 if (!file) throw new Error("no profile written");
-const profile = JSON.parse(readFileSync(join(WORK, file), "utf8")) as { nodes: Node[] };
+const profile = JSON.parse(readFileSync(join(workDir(), file), "utf8")) as { nodes: Node[] };
 const total = profile.nodes.reduce((sum, n) => sum + n.hitCount, 0);
 const byFunction = new Map<string, number>();
 const byFile = new Map<string, number>();
 for (const n of profile.nodes) {
-  const url = n.callFrame.url
-    .replace(/^file:\/\/.*\/node_modules\//, "npm:")
-    .replace(/^file:\/\/.*\/main\//, "");
+  const url = n.callFrame.url.replace(/^file:\/\/.*\/node_modules\//, "npm:").replace(`file://${ROOT}`, "");
   const key = `${n.callFrame.functionName || "(anonymous)"} ${url}:${n.callFrame.lineNumber + 1}`;
   byFunction.set(key, (byFunction.get(key) ?? 0) + n.hitCount);
   const group = url.startsWith("npm:")

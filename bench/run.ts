@@ -32,8 +32,8 @@ import {
   pinned,
   ROOT,
   rssBytes,
-  SIDECAR_ENV,
   SIDECAR_NODE_FLAGS,
+  sidecarEnv,
   startNginx,
   startQuiet,
   stop,
@@ -144,7 +144,7 @@ function sidecarArgs(upstream: string, port: number, extra: string[] = []): stri
 async function startSidecar(upstream: string, extra: string[] = []) {
   const port = await freePort();
   // On the proxy CPU, like nginx: the two proxies under test get the same CPU to themselves.
-  const child = startQuiet(NODE, sidecarArgs(upstream, port, extra), SIDECAR_ENV, PROXY_CPU);
+  const child = startQuiet(NODE, sidecarArgs(upstream, port, extra), sidecarEnv(), PROXY_CPU);
   await waitForHttp(`http://127.0.0.1:${port}/health`);
   return { child, url: `http://127.0.0.1:${port}`, pid: child.pid as number };
 }
@@ -453,7 +453,7 @@ async function startup() {
   for (let run = 0; run < Math.max(RUNS, 5); run++) {
     const port = await freePort();
     const started = performance.now();
-    const child = startQuiet(NODE, sidecarArgs(upstream.url, port, ["--ready-probe", "tcp"]), SIDECAR_ENV);
+    const child = startQuiet(NODE, sidecarArgs(upstream.url, port, ["--ready-probe", "tcp"]), sidecarEnv());
     await waitForHttp(`http://127.0.0.1:${port}/ready`);
     times.push(performance.now() - started);
     await new Promise((resolve) => setTimeout(resolve, 1000));

@@ -1,7 +1,7 @@
 // The benchmark harness must not rot: its open-loop generator and one short scenario run here.
 // (Speed is measured by npm run bench, never asserted in a test.)
 import { execFile } from "node:child_process";
-import { readFileSync } from "node:fs";
+import { readFileSync, rmSync } from "node:fs";
 import { promisify } from "node:util";
 import { describe, expect, it } from "vitest";
 import { send } from "./helpers/client.ts";
@@ -40,7 +40,9 @@ describe("bench", () => {
       { cwd: ROOT },
     );
     expect(stdout).toContain("process start to /ready 200 (ms)");
-    const results = JSON.parse(readFileSync(out, "utf8")) as {
+    const written = readFileSync(out, "utf8");
+    rmSync(out);
+    const results = JSON.parse(written) as {
       startup: { toReadyMs: number; idleRssMB: number };
     };
     expect(results.startup.toReadyMs).toBeGreaterThan(0);
