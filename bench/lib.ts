@@ -14,7 +14,8 @@ export const ROOT = fileURLToPath(new URL("..", import.meta.url));
 let work: string | undefined;
 /**
  * The bench's scratch directory (nginx configs and temp paths, the compile cache, profiles): made on
- * first use, so importing this module has no effect, and removed when the process exits.
+ * first use, so importing this module has no effect, and removed when the process exits (see
+ * stopOnSignals for Ctrl-C).
  */
 export function workDir(): string {
   if (work === undefined) {
@@ -112,6 +113,13 @@ export async function stop(child: ChildProcess | undefined): Promise<void> {
 
 export async function stopAll(): Promise<void> {
   await Promise.all([...children].map((child) => stop(child)));
+}
+
+/** Ctrl-C or SIGTERM: stop every child (nginx, the proxies), then exit, which removes the scratch dir. */
+export function stopOnSignals(): void {
+  const exitCodes = { SIGINT: 130, SIGTERM: 143 } as const;
+  for (const [signal, code] of Object.entries(exitCodes))
+    process.once(signal, () => void stopAll().finally(() => process.exit(code)));
 }
 
 export async function waitForHttp(url: string, wantStatus = 200, timeoutMs = 10_000): Promise<void> {

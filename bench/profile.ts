@@ -2,8 +2,9 @@
 // most self time, by file. What issue 8 asks to use to find where the time goes.
 //
 //   node bench/profile.ts [SECONDS]
-import { readdirSync, readFileSync } from "node:fs";
+import { mkdirSync, readdirSync, readFileSync } from "node:fs";
 import { join } from "node:path";
+import { pathToFileURL } from "node:url";
 import {
   fillCompileCache,
   freePort,
@@ -17,12 +18,21 @@ import {
   startQuiet,
   stop,
   stopAll,
+  stopOnSignals,
   waitForHttp,
-  workDir,
   wrk,
 } from "./lib.ts";
 
+stopOnSignals();
 const seconds = Number(process.argv[2] ?? 8);
+// Kept after the run (bench/results is not committed), to open in Chrome DevTools or speedscope.
+const profileDir = join(
+  ROOT,
+  "bench",
+  "results",
+  `profile-${new Date().toISOString().replace(/[:.]/g, "-")}`,
+);
+mkdirSync(profileDir, { recursive: true });
 const upstreamPort = await freePort();
 const upstream = await startNginx(nginxUpstreamConfig(upstreamPort), "profile-upstream", LOAD_CPU);
 const port = await freePort();
@@ -33,7 +43,7 @@ const sidecar = startQuiet(
   [
     ...SIDECAR_NODE_FLAGS,
     "--cpu-prof",
-    `--cpu-prof-dir=${workDir()}`,
+    `--cpu-prof-dir=${profileDir}`,
     "proxy/cli.ts",
     "--upstream",
     `http://127.0.0.1:${upstreamPort}`,
@@ -59,14 +69,16 @@ interface Node {
   callFrame: { functionName: string; url: string; lineNumber: number };
   hitCount: number;
 }
-const file = readdirSync(workDir()).find((name) => name.endsWith(".cpuprofile"));
+const file = readdirSync(profileDir).find((name) => name.endsWith(".cpuprofile"));
 if (!file) throw new Error("no profile written");
-const profile = JSON.parse(readFileSync(join(workDir(), file), "utf8")) as { nodes: Node[] };
+const profile = JSON.parse(readFileSync(join(profileDir, file), "utf8")) as { nodes: Node[] };
 const total = profile.nodes.reduce((sum, n) => sum + n.hitCount, 0);
 const byFunction = new Map<string, number>();
 const byFile = new Map<string, number>();
 for (const n of profile.nodes) {
-  const url = n.callFrame.url.replace(/^file:\/\/.*\/node_modules\//, "npm:").replace(`file://${ROOT}`, "");
+  const url = n.callFrame.url
+    .replace(/^file:\/\/.*\/node_modules\//, "npm:")
+    .replace(pathToFileURL(ROOT).href, "");
   const key = `${n.callFrame.functionName || "(anonymous)"} ${url}:${n.callFrame.lineNumber + 1}`;
   byFunction.set(key, (byFunction.get(key) ?? 0) + n.hitCount);
   const group = url.startsWith("npm:")
@@ -84,5 +96,5 @@ const top = (map: Map<string, number>, n: number) =>
     .map(([k, v]) => `${((v / total) * 100).toFixed(1).padStart(5)}%  ${k}`)
     .join("\n");
 process.stdout.write(
-  `\nself time by function (top 30):\n${top(byFunction, 30)}\n\nself time by file or package (top 20):\n${top(byFile, 20)}\n`,
+  `\nself time by function (top 30):\n${top(byFunction, 30)}\n\nself time by file or package (top 20):\n${top(byFile, 20)}\n\nprofile: ${join(profileDir, file)}\n`,
 );

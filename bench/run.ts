@@ -38,6 +38,7 @@ import {
   startQuiet,
   stop,
   stopAll,
+  stopOnSignals,
   waitForHttp,
   wrk,
 } from "./lib.ts";
@@ -156,10 +157,15 @@ async function startUpstream() {
     return { child, url: `http://127.0.0.1:${port}` };
   }
   const port = await freePort();
-  const child = startQuiet(NODE, [
-    "-e",
-    `require("http").createServer((q,s)=>{q.resume();q.on("end",()=>{const b='{"jsonrpc":"2.0","id":1,"result":{"content":[{"type":"text","text":"hi"}]}}';s.writeHead(200,{"content-type":"application/json","content-length":b.length});s.end(b)})}).listen(${port},"127.0.0.1")`,
-  ]);
+  const child = startQuiet(
+    NODE,
+    [
+      "-e",
+      `require("http").createServer((q,s)=>{q.resume();q.on("end",()=>{const b='{"jsonrpc":"2.0","id":1,"result":{"content":[{"type":"text","text":"hi"}]}}';s.writeHead(200,{"content-type":"application/json","content-length":b.length});s.end(b)})}).listen(${port},"127.0.0.1")`,
+    ],
+    {},
+    LOAD_CPU,
+  );
   await waitForHttp(`http://127.0.0.1:${port}/`);
   return { child, url: `http://127.0.0.1:${port}` };
 }
@@ -332,6 +338,8 @@ async function mcpEndToEnd() {
   results.mcp = {};
   for (const mode of ["json", "sse"] as const) {
     const port = await freePort();
+    // Not pinned, on purpose: in a task the sidecar's CPU comes out of the server's budget, so both
+    // configurations get the same two CPUs, and the ratio says what the sidecar costs the server.
     const server = startQuiet(NODE, [
       "server/main.ts",
       "--port",
@@ -543,6 +551,7 @@ function chart(): string {
   return `${parts.join("\n")}\n`;
 }
 
+stopOnSignals();
 try {
   fillCompileCache();
   if (want("overhead")) await overhead();

@@ -25,9 +25,10 @@ export const Gauge: typeof PromClient.Gauge = require("prom-client/lib/gauge.js"
 export const Histogram: typeof PromClient.Histogram = require("prom-client/lib/histogram.js");
 
 /** A prom-client default-metrics module: registers its metrics in `registry`, named with `prefix`. */
-export type DefaultMetricsModule = ((registry: PromClient.Registry, config: { prefix: string }) => void) & {
-  readonly metricNames: readonly string[];
-};
+export type DefaultMetricsModule = (
+  registry: PromClient.Registry,
+  config: { readonly prefix: string; readonly eventLoopMonitoringPrecision: number },
+) => void;
 
 /**
  * prom-client's default process metrics, module by module, except processCpuTotal: it loads

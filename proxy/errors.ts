@@ -64,12 +64,12 @@ export const SIDECAR_ERRORS = Object.freeze({
 export type SidecarErrorName = keyof typeof SIDECAR_ERRORS;
 
 /**
- * The response head of an error the sidecar answers itself (the body from sidecarErrorBody). A
- * drain's 503 carries Retry-After (whole seconds, at least 1) and closes the connection.
+ * The response head of an error the sidecar answers itself (the body from sidecarErrorBody):
+ * `retryAfterMs` adds Retry-After in whole seconds (at least 1); `close` ends the connection after it.
  */
 export function sidecarErrorHeaders(
   body: string,
-  options: { readonly retryAfterMs?: number; readonly close?: boolean } = {},
+  options: { readonly retryAfterMs?: number | undefined; readonly close?: boolean } = {},
 ): Record<string, string | number> {
   const headers: Record<string, string | number> = {
     "content-type": "application/json",

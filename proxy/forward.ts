@@ -597,13 +597,7 @@ export class Exchange implements Dispatcher.DispatchHandler {
     this.status = spec.status;
     this.errorCode = spec.code;
     const body = sidecarErrorBody(this.message, { code: spec.code, status: spec.status }, message);
-    res.writeHead(
-      spec.status,
-      sidecarErrorHeaders(body, {
-        close: closeConnection,
-        ...(retryMs !== undefined ? { retryAfterMs: retryMs } : {}),
-      }),
-    );
+    res.writeHead(spec.status, sidecarErrorHeaders(body, { close: closeConnection, retryAfterMs: retryMs }));
     res.end(body);
   }
 }

@@ -42,6 +42,7 @@ export function collectProcessMetrics(registry: Registry, prefix: string): void 
   for (const [name, register] of Object.entries(DEFAULT_METRICS_MODULES)) {
     // prom-client skips this one where Node lacks the API it reads; so does the sidecar.
     if (name === "processResources" && typeof process.getActiveResourcesInfo !== "function") continue;
-    register(registry, { prefix });
+    // prom-client's own default for the event loop lag histogram's resolution, in ms.
+    register(registry, { prefix, eventLoopMonitoringPrecision: 10 });
   }
 }

@@ -594,7 +594,7 @@ export class Sidecar implements ExchangeListener {
     // Node hands an upgrade request over as a bare socket: the answer is written as raw HTTP/1.1.
     const headers = sidecarErrorHeaders(body, {
       close: true,
-      ...(spec === SIDECAR_ERRORS.draining ? { retryAfterMs: this.config.drainRetryAfterMs } : {}),
+      retryAfterMs: spec === SIDECAR_ERRORS.draining ? this.config.drainRetryAfterMs : undefined,
     });
     let head = `HTTP/1.1 ${spec.status} ${STATUS_CODES[spec.status]}\r\n`;
     for (const [name, value] of Object.entries(headers)) head += `${name}: ${value}\r\n`;

@@ -161,7 +161,7 @@ try {
   await sidecar.waitForLog("sidecar listening");
 } catch (error) {
   process.stderr.write(`local-stack: ${(error as Error).message}\n`);
-  // The sidecar may have exited already (a bad flag); stopping an exited process is a no-op.
+  // waitForLog fails only when the sidecar has exited (a bad flag, a port in use): stop the rest.
   await stop();
   process.exit(1);
 }

@@ -13,6 +13,19 @@ import { readBody } from "./helpers/upstream.ts";
 const run = promisify(execFile);
 const upstream = useTestUpstream();
 
+/** A bench reference proxy in front of the test upstream, once it answers /health. */
+async function startReferenceProxy(script: string) {
+  const port = await freePort();
+  const proxy = node(script, [upstream.url.origin, String(port)]);
+  const url = `http://127.0.0.1:${port}`;
+  for (let attempt = 0; ; attempt++) {
+    const health = await send(`${url}/health`).catch(() => undefined);
+    if (health?.status === 200) return { url, proxy };
+    if (attempt > 500 || proxy.child.exitCode !== null) throw new Error(`${script} did not start`);
+    await new Promise((resolve) => setTimeout(resolve, 10));
+  }
+}
+
 describe("bench", () => {
   it("open-loop sends the requests it was asked to, at its rate, and reports percentiles", async () => {
     const { stdout } = await run(
@@ -85,15 +98,7 @@ describe("bench", () => {
         res.writeHead(200, { "content-type": "application/json", "content-length": answer.length });
         res.end(answer);
       });
-      const port = await freePort();
-      const proxy = node(script, [upstream.url.origin, String(port)]);
-      const url = `http://127.0.0.1:${port}`;
-      for (let attempt = 0; ; attempt++) {
-        const health = await send(`${url}/health`).catch(() => undefined);
-        if (health?.status === 200) break;
-        if (attempt > 500 || proxy.child.exitCode !== null) throw new Error(`${script} did not start`);
-        await new Promise((resolve) => setTimeout(resolve, 10));
-      }
+      const { url } = await startReferenceProxy(script);
       for (let id = 0; id < 3; id++) {
         const body = `{"jsonrpc":"2.0","id":${id},"method":"tools/call","params":{"name":"echo"}}`;
         const response = await send(`${url}/mcp`, {
@@ -108,4 +113,11 @@ describe("bench", () => {
       );
     },
   );
+
+  it("the floor proxy fails a response it cannot frame, loudly, instead of guessing where it ends", async () => {
+    // The test upstream's default answer is chunked.
+    const { url, proxy } = await startReferenceProxy("bench/floor-proxy.ts");
+    await expect(send(`${url}/mcp`, { method: "POST", body: "{}" })).rejects.toThrow();
+    await proxy.waitForLine((line) => line.includes("only Content-Length framing is supported"));
+  });
 });

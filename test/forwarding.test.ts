@@ -5,8 +5,9 @@ import { once } from "node:events";
 import { request as httpRequest } from "node:http";
 import { connect } from "node:net";
 import { describe, expect, it } from "vitest";
+import { SIDECAR_ERRORS } from "../proxy/errors.ts";
 import { SIDECAR_JSONRPC_ERROR_CODE } from "../proxy/jsonrpc.ts";
-import { deferred, openStream, send } from "./helpers/client.ts";
+import { deferred, openStream, rawExchange, send, WEBSOCKET_UPGRADE } from "./helpers/client.ts";
 import { useTestUpstream } from "./helpers/fixtures.ts";
 import { closeHttp, freePort, listenHttp } from "./helpers/net.ts";
 import { startSidecar } from "./helpers/sidecar.ts";
@@ -309,16 +310,13 @@ describe("statuses and headers", () => {
     await expect.poll(() => logs.find((l) => l.msg === "request")?.reqId).toBe(ids[0]);
   });
 
-  it("refuses WebSocket upgrades with 501", async () => {
+  it("refuses WebSocket upgrades with a complete 501 answer, then closes the connection", async () => {
     const { url } = await startSidecar(upstream.url);
-    const socket = connect(Number(url.port), "127.0.0.1");
-    socket.write(
-      "GET /ws HTTP/1.1\r\nHost: x\r\nConnection: Upgrade\r\nUpgrade: websocket\r\nSec-WebSocket-Version: 13\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n\r\n",
+    const body = `{"error":{"code":"MCP_SIDECAR_UPGRADE_NOT_SUPPORTED","status":501,"message":"${SIDECAR_ERRORS.upgradeNotSupported.description}"}}`;
+    expect(await rawExchange(url, WEBSOCKET_UPGRADE)).toBe(
+      `HTTP/1.1 501 Not Implemented\r\ncontent-type: application/json\r\ncontent-length: ${body.length}\r\nconnection: close\r\n\r\n${body}`,
     );
-    let text = "";
-    socket.setEncoding("utf8");
-    for await (const chunk of socket) text += chunk;
-    expect(text).toMatch(/^HTTP\/1\.1 501/);
+    expect(upstream.seen).toHaveLength(0);
   });
 });
 

@@ -2,14 +2,15 @@
 import { once } from "node:events";
 import { request as httpRequest } from "node:http";
 import { describe, expect, it } from "vitest";
-import { deferred, openStream, send } from "./helpers/client.ts";
+import { SIDECAR_ERRORS } from "../proxy/errors.ts";
+import { deferred, openStream, rawExchange, send, WEBSOCKET_UPGRADE } from "./helpers/client.ts";
 import { useTestUpstream } from "./helpers/fixtures.ts";
 import { startSidecar } from "./helpers/sidecar.ts";
 
 const upstream = useTestUpstream();
 
 describe("Sidecar.close()", () => {
-  it("waits for an in-flight call, answers new work 503, and resolves drained; a second call returns the same outcome", async () => {
+  it("waits for an in-flight call, answers new work 503 (an upgrade too), and resolves drained; a second call returns the same outcome", async () => {
     const release = deferred();
     upstream.handle(async (req, res) => {
       req.resume();
@@ -32,6 +33,10 @@ describe("Sidecar.close()", () => {
     });
     expect(late.status).toBe(503);
     expect(late.json()).toMatchObject({ id: 7, error: { data: { code: "MCP_SIDECAR_DRAINING" } } });
+    const body = `{"error":{"code":"MCP_SIDECAR_DRAINING","status":503,"message":"${SIDECAR_ERRORS.draining.description}"}}`;
+    expect(await rawExchange(url, WEBSOCKET_UPGRADE)).toBe(
+      `HTTP/1.1 503 Service Unavailable\r\ncontent-type: application/json\r\ncontent-length: ${body.length}\r\nretry-after: 2\r\nconnection: close\r\n\r\n${body}`,
+    );
     release.resolve();
     expect((await call).status).toBe(200);
     expect(await closing).toEqual({ exitCode: 0, cut: 0, reason: "drained" });

@@ -1,3 +1,4 @@
+import { connect } from "node:net";
 // HTTP client helpers for tests: undici on a dedicated agent, streams read incrementally.
 import { Agent, type Dispatcher, request } from "undici";
 import { capture } from "./capture.ts";
@@ -120,4 +121,18 @@ export function deferred<T = void>(): { promise: Promise<T>; resolve: (value: T)
     resolve = r;
   });
   return { promise, resolve };
+}
+
+/** A WebSocket upgrade request (the sidecar refuses them). */
+export const WEBSOCKET_UPGRADE =
+  "GET /ws HTTP/1.1\r\nHost: x\r\nConnection: Upgrade\r\nUpgrade: websocket\r\nSec-WebSocket-Version: 13\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n\r\n";
+
+/** Writes `text` on a new connection and returns everything the server sends until it closes it. */
+export async function rawExchange(url: URL, text: string): Promise<string> {
+  const socket = connect(Number(url.port), url.hostname);
+  socket.write(text);
+  socket.setEncoding("utf8");
+  let received = "";
+  for await (const chunk of socket) received += chunk;
+  return received;
 }
