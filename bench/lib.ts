@@ -239,17 +239,18 @@ export async function wrk(url: string, seconds: number, connections: number): Pr
 
 /** nginx as a keep-alive reverse proxy with buffering off, one worker (like the one Node thread). */
 export function nginxProxyConfig(listen: number, upstreamPort: number): string {
+  const work = workDir();
   return `worker_processes 1;
-pid ${workDir()}/nginx-proxy-${listen}.pid;
+pid ${work}/nginx-proxy-${listen}.pid;
 error_log /dev/null crit;
 events { worker_connections 16384; }
 http {
   access_log /dev/null;
-  client_body_temp_path ${workDir()}/body-${listen};
-  proxy_temp_path ${workDir()}/proxy-${listen};
-  fastcgi_temp_path ${workDir()}/fcgi-${listen};
-  uwsgi_temp_path ${workDir()}/uwsgi-${listen};
-  scgi_temp_path ${workDir()}/scgi-${listen};
+  client_body_temp_path ${work}/body-${listen};
+  proxy_temp_path ${work}/proxy-${listen};
+  fastcgi_temp_path ${work}/fcgi-${listen};
+  uwsgi_temp_path ${work}/uwsgi-${listen};
+  scgi_temp_path ${work}/scgi-${listen};
   upstream mcp { server 127.0.0.1:${upstreamPort}; keepalive 256; }
   server {
     listen 127.0.0.1:${listen};
@@ -271,13 +272,14 @@ http {
 
 /** nginx answering a tools/call POST with a fixed JSON-RPC result: an upstream that costs ~nothing. */
 export function nginxUpstreamConfig(listen: number): string {
+  const work = workDir();
   return `worker_processes 1;
-pid ${workDir()}/nginx-upstream-${listen}.pid;
+pid ${work}/nginx-upstream-${listen}.pid;
 error_log /dev/null crit;
 events { worker_connections 16384; }
 http {
   access_log off;
-  client_body_temp_path ${workDir()}/ubody-${listen};
+  client_body_temp_path ${work}/ubody-${listen};
   keepalive_requests 1000000;
   server {
     listen 127.0.0.1:${listen};

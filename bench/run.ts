@@ -142,13 +142,19 @@ function sidecarArgs(upstream: string, port: number, extra: string[] = []): stri
   ];
 }
 
-async function startSidecar(upstream: string, extra: string[] = []) {
+/**
+ * A Node proxy under test, started once its /health answers. On the proxy CPU, like nginx: the
+ * proxies under test get the same CPU to themselves.
+ */
+async function startNodeProxy(args: (port: number) => string[], env: Record<string, string> = {}) {
   const port = await freePort();
-  // On the proxy CPU, like nginx: the two proxies under test get the same CPU to themselves.
-  const child = startQuiet(NODE, sidecarArgs(upstream, port, extra), sidecarEnv(), PROXY_CPU);
+  const child = startQuiet(NODE, args(port), env, PROXY_CPU);
   await waitForHttp(`http://127.0.0.1:${port}/health`);
   return { child, url: `http://127.0.0.1:${port}`, pid: child.pid as number };
 }
+
+const startSidecar = (upstream: string, extra: string[] = []) =>
+  startNodeProxy((port) => sidecarArgs(upstream, port, extra), sidecarEnv());
 
 async function startUpstream() {
   if (haveNginx) {
@@ -170,13 +176,9 @@ async function startUpstream() {
   return { child, url: `http://127.0.0.1:${port}` };
 }
 
-/** A reference proxy from bench/ (naive-proxy.ts, floor-proxy.ts) on the proxy CPU. */
-async function startReferenceProxy(script: string, upstreamUrl: string) {
-  const port = await freePort();
-  const child = startQuiet(NODE, [script, upstreamUrl, String(port)], {}, PROXY_CPU);
-  await waitForHttp(`http://127.0.0.1:${port}/health`);
-  return { child, url: `http://127.0.0.1:${port}`, pid: child.pid as number };
-}
+/** A reference proxy from bench/ (naive-proxy.ts, floor-proxy.ts). */
+const startReferenceProxy = (script: string, upstreamUrl: string) =>
+  startNodeProxy((port) => [script, upstreamUrl, String(port)]);
 
 async function startNginxProxy(upstreamUrl: string) {
   const port = await freePort();

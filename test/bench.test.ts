@@ -4,6 +4,7 @@ import { execFile } from "node:child_process";
 import { readFileSync, rmSync } from "node:fs";
 import { promisify } from "node:util";
 import { describe, expect, it } from "vitest";
+import { waitForHttp } from "../bench/lib.ts";
 import { send } from "./helpers/client.ts";
 import { useTestUpstream } from "./helpers/fixtures.ts";
 import { freePort } from "./helpers/net.ts";
@@ -18,12 +19,8 @@ async function startReferenceProxy(script: string) {
   const port = await freePort();
   const proxy = node(script, [upstream.url.origin, String(port)]);
   const url = `http://127.0.0.1:${port}`;
-  for (let attempt = 0; ; attempt++) {
-    const health = await send(`${url}/health`).catch(() => undefined);
-    if (health?.status === 200) return { url, proxy };
-    if (attempt > 500 || proxy.child.exitCode !== null) throw new Error(`${script} did not start`);
-    await new Promise((resolve) => setTimeout(resolve, 10));
-  }
+  await waitForHttp(`${url}/health`);
+  return { url, proxy };
 }
 
 describe("bench", () => {

@@ -271,11 +271,10 @@ describe("statuses and headers", () => {
 
   it("answers absolute-form request targets 400 instead of forwarding them", async () => {
     const { url } = await startSidecar(upstream.url);
-    const socket = connect(Number(url.port), "127.0.0.1");
-    socket.write(`GET http://evil.example/x HTTP/1.1\r\nHost: evil.example\r\nConnection: close\r\n\r\n`);
-    let text = "";
-    socket.setEncoding("utf8");
-    for await (const chunk of socket) text += chunk;
+    const text = await rawExchange(
+      url,
+      `GET http://evil.example/x HTTP/1.1\r\nHost: evil.example\r\nConnection: close\r\n\r\n`,
+    );
     expect(text).toMatch(/^HTTP\/1\.1 400/);
     expect(text).toContain("MCP_SIDECAR_BAD_REQUEST_TARGET");
     expect(upstream.seen).toHaveLength(0);
@@ -379,11 +378,7 @@ describe("limits", () => {
 
   it("answers 431 for headers over --max-header-size", async () => {
     const { url } = await startSidecar(upstream.url, ["--max-header-size", "2KiB"]);
-    const socket = connect(Number(url.port), "127.0.0.1");
-    socket.write(`GET /mcp HTTP/1.1\r\nHost: x\r\nX-Big: ${"b".repeat(4096)}\r\n\r\n`);
-    let text = "";
-    socket.setEncoding("utf8");
-    for await (const chunk of socket) text += chunk;
+    const text = await rawExchange(url, `GET /mcp HTTP/1.1\r\nHost: x\r\nX-Big: ${"b".repeat(4096)}\r\n\r\n`);
     expect(text).toMatch(/^HTTP\/1\.1 431/);
   });
 });

@@ -1,5 +1,5 @@
-import { connect } from "node:net";
 // HTTP client helpers for tests: undici on a dedicated agent, streams read incrementally.
+import { connect } from "node:net";
 import { Agent, type Dispatcher, request } from "undici";
 import { capture } from "./capture.ts";
 
