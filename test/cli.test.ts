@@ -106,6 +106,8 @@ describe("npm start (the local stack)", () => {
       String(await freePort()),
       "--server-port",
       String(await freePort()),
+      "--agent-port",
+      String(await freePort()),
     ]);
     const { code } = await proc.exited;
     const text = proc.lines.join("\n");

@@ -445,6 +445,52 @@ describe("upstream failures", () => {
     expect(JSON.parse((await readBody(response)).toString())).toMatchObject({ id: 99 });
   });
 
+  it("quotes the id of a body that completes after the upstream failed (the error answer waits for it)", async () => {
+    // The upstream takes the request head and resets the connection before the body is complete.
+    const upstreamReset = deferred();
+    upstream.handle((req) => {
+      req.socket.destroy();
+      upstreamReset.resolve();
+    });
+    const { url } = await startSidecar(upstream.url);
+    const req = httpRequest(new URL("/mcp", url), {
+      method: "POST",
+      headers: { "transfer-encoding": "chunked", "content-type": "application/json" },
+    });
+    const responded = once(req, "response");
+    let answeredEarly = false;
+    void responded.then(() => {
+      answeredEarly = true;
+    });
+    req.write('{"jsonrpc":"2.0",');
+    await upstreamReset.promise;
+    // The rest of the body comes well after the reset. The pause is not what makes this pass (the
+    // sidecar waits up to a second for the body); it gives an answer that did not wait the time to
+    // arrive first, and so to fail the test.
+    await new Promise((resolve) => setTimeout(resolve, 100));
+    expect(answeredEarly).toBe(false);
+    req.end('"id":77,"method":"tools/list"}');
+    const [response] = (await responded) as [import("node:http").IncomingMessage];
+    expect(response.statusCode).toBe(502);
+    expect(JSON.parse((await readBody(response)).toString())).toMatchObject({
+      id: 77,
+      error: { data: { code: "MCP_SIDECAR_UPSTREAM_UNREACHABLE" } },
+    });
+  });
+
+  it("turns /ready 503 at once when a forwarded request finds the upstream refusing connections", async () => {
+    const { server, url: upstreamUrl } = await listenHttp(answerJsonRpc);
+    const { url } = await startSidecar(upstreamUrl, ["--ready-cache", "1h"]);
+    expect((await send(new URL("/ready", url))).status).toBe(200);
+    await closeHttp(server);
+    // The cached 200 would last an hour; the refused connection is news readiness must not wait for.
+    const refused = await send(new URL("/mcp", url), { method: "POST", body: "{}" });
+    expect(refused.status).toBe(502);
+    const ready = await send(new URL("/ready", url));
+    expect(ready.status).toBe(503);
+    expect(ready.json()).toMatchObject({ reasons: [expect.stringContaining("connection refused")] });
+  });
+
   it("answers 504 when the upstream does not start its response within --upstream-headers-timeout", async () => {
     upstream.handle((req) => {
       req.resume();

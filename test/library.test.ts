@@ -1,11 +1,13 @@
 // The library API mirrors SIGTERM: close() is the graceful drain (idempotent), destroy() is immediate.
 import { once } from "node:events";
 import { request as httpRequest } from "node:http";
+import { connect } from "node:net";
 import { describe, expect, it } from "vitest";
 import { SIDECAR_ERRORS } from "../proxy/errors.ts";
 import { deferred, openStream, rawExchange, send, WEBSOCKET_UPGRADE } from "./helpers/client.ts";
 import { useTestUpstream } from "./helpers/fixtures.ts";
 import { startSidecar } from "./helpers/sidecar.ts";
+import { readBody } from "./helpers/upstream.ts";
 
 const upstream = useTestUpstream();
 
@@ -170,5 +172,97 @@ describe("Sidecar.destroy()", () => {
     const { sidecar } = await startSidecar(upstream.url);
     const outcome = await sidecar.close();
     expect(await sidecar.destroy()).toBe(outcome);
+  });
+});
+
+describe("Sidecar.close(): what the drain does to connections", () => {
+  it("answers a call that finishes during the drain with Connection: close", async () => {
+    const release = deferred();
+    upstream.handle(async (req, res) => {
+      req.resume();
+      await release.promise;
+      res.writeHead(200, { "content-type": "application/json" });
+      res.end('{"jsonrpc":"2.0","id":1,"result":{}}');
+    });
+    const { sidecar, url } = await startSidecar(upstream.url);
+    const call = send(new URL("/mcp", url), {
+      method: "POST",
+      body: '{"jsonrpc":"2.0","id":1,"method":"tools/call"}',
+    });
+    await expect.poll(() => sidecar.inFlight).toBe(1);
+    const closing = sidecar.close();
+    release.resolve();
+    const response = await call;
+    expect(response.status).toBe(200);
+    // The client's next request goes to a new connection, through the load balancer, elsewhere.
+    expect(response.headers.connection).toBe("close");
+    await closing;
+  });
+
+  it("closes idle keep-alive connections when the drain starts, while a call is still in flight", async () => {
+    const release = deferred();
+    upstream.handle(async (req, res) => {
+      req.resume();
+      if (req.url === "/slow") await release.promise;
+      res.writeHead(200, { "content-type": "application/json", "content-length": "2" });
+      res.end("{}");
+    });
+    const { sidecar, url } = await startSidecar(upstream.url);
+    // A keep-alive connection that has had its answer and now sits idle.
+    const idle = connect(Number(url.port), "127.0.0.1");
+    idle.setEncoding("utf8");
+    let received = "";
+    let idleClosed = false;
+    idle.on("data", (chunk: string) => {
+      received += chunk;
+    });
+    idle.on("close", () => {
+      idleClosed = true;
+    });
+    idle.write("GET /fast HTTP/1.1\r\nHost: x\r\n\r\n");
+    await expect.poll(() => received.endsWith("{}")).toBe(true);
+    expect(received).toMatch(/keep-alive/i);
+    const call = send(new URL("/slow", url), { method: "POST", body: "{}" });
+    await expect.poll(() => sidecar.inFlight).toBe(1);
+    const closing = sidecar.close();
+    // Closed by the drain itself, not by the end of the process: the call is still held.
+    await expect.poll(() => idleClosed).toBe(true);
+    expect(sidecar.phase).toBe("draining");
+    release.resolve();
+    expect((await call).status).toBe(200);
+    await closing;
+  });
+
+  it("waits for its own 503 to a late client before stopping, even when the last call ends first", async () => {
+    const release = deferred();
+    upstream.handle(async (req, res) => {
+      req.resume();
+      await release.promise;
+      res.end("{}");
+    });
+    const { sidecar, url } = await startSidecar(upstream.url, ["--ready-probe", "tcp"]);
+    const call = send(new URL("/mcp", url), { method: "POST", body: "{}" });
+    await expect.poll(() => sidecar.inFlight).toBe(1);
+    const closing = sidecar.close();
+    // A late client whose body is still arriving: its 503 waits for the body, to quote the id.
+    const body = '{"jsonrpc":"2.0","id":"late-1","method":"tools/list"}';
+    const late = httpRequest(new URL("/mcp", url), {
+      method: "POST",
+      headers: { "content-length": String(body.length) },
+    });
+    const responded = once(late, "response");
+    late.write(body.slice(0, 10));
+    await expect.poll(() => sidecar.inFlight).toBe(2);
+    // The last call ends while the 503 is still being prepared: the drain must not stop yet.
+    release.resolve();
+    expect((await call).status).toBe(200);
+    late.end(body.slice(10));
+    const [response] = (await responded) as [import("node:http").IncomingMessage];
+    expect(response.statusCode).toBe(503);
+    expect(JSON.parse((await readBody(response)).toString())).toMatchObject({
+      id: "late-1",
+      error: { data: { code: "MCP_SIDECAR_DRAINING" } },
+    });
+    expect(await closing).toEqual({ exitCode: 0, cut: 0, reason: "drained" });
   });
 });
