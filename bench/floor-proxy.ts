@@ -1,5 +1,5 @@
-// The floor of any Node proxy, for the bench's overhead scenario (issue 8: how close to 1.2x nginx
-// can it go, and what stands in the way). It moves bytes between keep-alive sockets and reads only
+// The floor of any Node proxy, for the bench's overhead scenario: how close to nginx Node itself
+// can go, and so what stands in the way. It moves bytes between keep-alive sockets and reads only
 // what it must to find where a message ends: no HTTP library, no header rewriting, Content-Length
 // framing only. Not a proxy anyone should run: it exists to measure what Node's event loop and
 // sockets cost by themselves, so the cost of node:http, undici and the sidecar shows apart.

@@ -1,4 +1,4 @@
-// The reference point issue 8 names: a naive node:http + undici proxy, about as short as one can
+// A reference point: a naive node:http + undici proxy, about as short as one can
 // be (no health, metrics, logs, drain or limits). The bench runs it beside the sidecar and nginx, so
 // what the sidecar's features cost and what Node + undici cost by themselves show apart.
 //

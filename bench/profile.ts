@@ -1,5 +1,5 @@
 // npm run bench:profile: the sidecar under wrk load with --cpu-prof, then the functions with the
-// most self time, by file. What issue 8 asks to use to find where the time goes.
+// most self time, by file: where the CPU per request goes.
 //
 //   node bench/profile.ts [SECONDS]
 import { mkdirSync, readdirSync, readFileSync } from "node:fs";

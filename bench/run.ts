@@ -6,7 +6,7 @@
 //   npm run bench -- --runs 5 --seconds 10 --streams 2000 --chart docs/performance.svg
 //   npm run bench -- --only overhead,latency
 //
-// Scenarios (issue 8): 1 overhead (saturated, CPU per request of the proxy process, from /proc);
+// Scenarios: 1 overhead (saturated, CPU per request of the proxy process, from /proc);
 // 2 latency at a fixed rate, open loop; 3 MCP end to end with the reference server (JSON and SSE);
 // 4 idle SSE streams: RSS and keepalives; 5 start-up time to /ready and idle RSS.
 

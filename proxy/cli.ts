@@ -3,10 +3,11 @@
 //
 //   mcp-sidecar --upstream URL [options]     run the sidecar (see --help)
 //   mcp-sidecar healthcheck [--url URL]      exit 0 when /health answers 200, else 1 (container checks)
-//   mcp-sidecar agent-emulator ...           the Secrets Manager Agent emulator (agent/emulator/)
+//
+// `mcp-sidecar agent-emulator` is dispatched by bin/mcp-sidecar.js: the emulator is a dev tool, not
+// part of the product's import graph.
 
 import { envName, helpText, needsSecretsAgent, parseConfig } from "./config.ts";
-import { createProcessLogger, type ProcessLogger } from "./logger.ts";
 import {
   AgentTokenError,
   DEFAULT_SSRF_ENV_VARIABLES,
@@ -14,6 +15,7 @@ import {
   resolveTokenValue,
 } from "./secrets/agent-token.ts";
 import { Sidecar, VERSION } from "./sidecar.ts";
+import { createProcessLogger, type ProcessLogger } from "./telemetry/logger.ts";
 
 const EXIT_INVALID_CONFIG = 2;
 /** Set once the sidecar runs: flushed before every exit so no log line is lost. */
@@ -128,11 +130,7 @@ async function main(): Promise<void> {
   const [command, ...rest] = process.argv.slice(2);
   let code: number;
   if (command === "healthcheck") code = await healthcheck(rest);
-  else if (command === "agent-emulator") {
-    // Loaded only for this subcommand: the sidecar itself never pays for the emulator's modules.
-    const { agentEmulatorMain } = await import("../agent/emulator/cli.ts");
-    code = await agentEmulatorMain(rest);
-  } else code = await run(process.argv.slice(2));
+  else code = await run(process.argv.slice(2));
   // Exit as soon as the drain is done: nothing left in flight needs the event loop.
   processLogger?.flushSync();
   process.exit(code);

@@ -1,7 +1,7 @@
 // undici's and prom-client's classes, loaded without the packages' index modules. undici's index also
 // loads fetch, WebSocket, the cache store, the mock agents and every interceptor; prom-client's loads
 // the Pushgateway (https, tls) and the cluster aggregator. The sidecar uses none of them, and at
-// start-up they cost about 60 ms and 20 MB of RSS (issue 8's start-up and idle RSS targets). The
+// start-up they cost about 60 ms and 20 MB of RSS (measured with bench/run.ts --only startup). The
 // classes are the very ones the indexes export, so the packages' own types describe them.
 
 import { createRequire } from "node:module";

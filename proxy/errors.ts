@@ -62,22 +62,3 @@ export const SIDECAR_ERRORS = Object.freeze({
 } satisfies Record<string, SidecarErrorSpec>);
 
 export type SidecarErrorName = keyof typeof SIDECAR_ERRORS;
-
-/**
- * The response head of an error the sidecar answers itself (the body from sidecarErrorBody):
- * `retryAfterMs` adds Retry-After in whole seconds (at least 1); `close` ends the connection after it.
- */
-export function sidecarErrorHeaders(
-  body: string,
-  options: { readonly retryAfterMs?: number | undefined; readonly close?: boolean } = {},
-): Record<string, string | number> {
-  const headers: Record<string, string | number> = {
-    "content-type": "application/json",
-    "content-length": Buffer.byteLength(body),
-  };
-  if (options.retryAfterMs !== undefined)
-    headers["retry-after"] = Math.max(1, Math.ceil(options.retryAfterMs / 1000));
-  // Node reads this header and closes the socket once the answer is out.
-  if (options.close) headers.connection = "close";
-  return headers;
-}

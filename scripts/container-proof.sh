@@ -215,7 +215,7 @@ B run --isolation chroot "${RO[@]}" --env "MCP_SERVER_PORT=$SERVER_PORT" "$SERVE
 # The start-up path reads the cache baked into the image (type stripping and compilation skipped).
 ACCEPTED=$(B run --isolation chroot "${RO[@]}" --env NODE_DEBUG_NATIVE=COMPILE_CACHE "$SIDECAR_CTR" -- /nodejs/bin/node /app/proxy/cli.ts --version 2>&1 | grep -c 'was accepted' || true)
 ((ACCEPTED > 50)) && pass "the sidecar starts from the image's compile cache ($ACCEPTED modules)" || fail "compile cache not used ($ACCEPTED modules accepted)"
-AGENT_OUT=$(B run --isolation chroot "${RO[@]}" "$SIDECAR_CTR" -- /nodejs/bin/node /app/proxy/cli.ts agent-emulator --help 2>&1 | head -1)
+AGENT_OUT=$(B run --isolation chroot "${RO[@]}" "$SIDECAR_CTR" -- /nodejs/bin/node /app/bin/mcp-sidecar.js agent-emulator --help 2>&1 | head -1)
 [[ $AGENT_OUT == *agent-emulator* ]] && pass "the sidecar image runs the agent emulator by subcommand" || fail "agent-emulator subcommand: $AGENT_OUT"
 
 step "SIGTERM to the sidecar's process: drain, exit 0"
@@ -242,12 +242,12 @@ if command -v cargo >/dev/null; then
   AGENT_PORT=$(free_port)
   mkdir -p "$WORK/agent-secrets" && printf 'secrets:\n  proof/key: value\n' >"$WORK/agent-secrets/secrets.yaml"
   B run --isolation chroot "${RO[@]}" --volume "$WORK/agent-secrets:/run/agent:ro" --env AWS_TOKEN=proof-token "$SIDECAR_CTR" -- \
-    /nodejs/bin/node /app/proxy/cli.ts agent-emulator --secrets /run/agent/secrets.yaml --port "$AGENT_PORT" >"$WORK/agent.out" 2>&1 &
+    /nodejs/bin/node /app/bin/mcp-sidecar.js agent-emulator --secrets /run/agent/secrets.yaml --port "$AGENT_PORT" >"$WORK/agent.out" 2>&1 &
   PIDS+=($!)
   for _ in $(seq 1 50); do grep -q '"msg":"listening"' "$WORK/agent.out" && break; sleep 0.1; done
   "$WORK/probe-target/release/agent-probe" "$AGENT_PORT" && pass "agent-probe exits 0 against the agent emulator (from the sidecar image)" || fail "agent-probe against the emulator"
   if "$WORK/probe-target/release/agent-probe" "$DEAD_PORT" 2>/dev/null; then fail "agent-probe against a dead port exited 0"; else pass "agent-probe exits 1 against a dead port"; fi
-  AGENT_PID=$(pgrep -f "^/nodejs/bin/node /app/proxy/cli.ts agent-emulator" | head -1 || true)
+  AGENT_PID=$(pgrep -f "^/nodejs/bin/node /app/bin/mcp-sidecar.js agent-emulator" | head -1 || true)
   if [[ -n $AGENT_PID ]]; then kill -TERM "$AGENT_PID"; fi
 else
   echo "  (cargo not installed: agent-probe not built; the real agent's image cannot be built here anyway)"

@@ -101,7 +101,7 @@ const agentEnv = { AWS_TOKEN: agentToken };
 
 const agent = start(
   "agent",
-  "proxy/cli.ts",
+  "bin/mcp-sidecar.js",
   [
     "agent-emulator",
     "--secrets",

@@ -545,11 +545,15 @@ describe("the agent-emulator command", () => {
   it("exits 1 without a token, like the agent", async () => {
     const dir = await mkdtemp(join(tmpdir(), "emu-"));
     await writeFile(join(dir, "s.yaml"), "secrets:\n  a: b\n");
-    const proc = node("proxy/cli.ts", ["agent-emulator", "--secrets", join(dir, "s.yaml"), "--port", "0"], {
-      AWS_TOKEN: undefined,
-      AWS_SESSION_TOKEN: undefined,
-      AWS_CONTAINER_AUTHORIZATION_TOKEN: undefined,
-    });
+    const proc = node(
+      "bin/mcp-sidecar.js",
+      ["agent-emulator", "--secrets", join(dir, "s.yaml"), "--port", "0"],
+      {
+        AWS_TOKEN: undefined,
+        AWS_SESSION_TOKEN: undefined,
+        AWS_CONTAINER_AUTHORIZATION_TOKEN: undefined,
+      },
+    );
     expect((await proc.exited).code).toBe(1);
     expect(proc.lines.join("\n")).toContain("no SSRF token");
   });
@@ -558,7 +562,7 @@ describe("the agent-emulator command", () => {
     const dir = await mkdtemp(join(tmpdir(), "emu-"));
     await writeFile(join(dir, "s.yaml"), "secrets:\n  a: b\n");
     const args = ["agent-emulator", "--secrets", join(dir, "s.yaml"), "--connection-lifetime", "soon"];
-    const proc = node("proxy/cli.ts", args, { AWS_TOKEN: "t" });
+    const proc = node("bin/mcp-sidecar.js", args, { AWS_TOKEN: "t" });
     expect((await proc.exited).code).toBe(2);
     expect(proc.lines.join("\n")).toContain('agent-emulator: --connection-lifetime "soon" is not a duration');
   });
@@ -571,7 +575,7 @@ describe("the agent-emulator command", () => {
     const proc = startProcess(
       process.execPath,
       [
-        "proxy/cli.ts",
+        "bin/mcp-sidecar.js",
         "agent-emulator",
         "--secrets",
         secrets,
@@ -592,7 +596,7 @@ describe("the agent-emulator command", () => {
       return (await response.json()) as { SecretString: string; VersionStages: string[] };
     };
     expect((await read()).SecretString).toBe("s3cr3t-first");
-    const rotate = node("proxy/cli.ts", [
+    const rotate = node("bin/mcp-sidecar.js", [
       "agent-emulator",
       "rotate",
       "--secrets",

@@ -1,6 +1,11 @@
 import { afterEach, describe, expect, it, vi } from "vitest";
-import { type DrainEvent, type DrainState, drainTransition, INITIAL_DRAIN_STATE } from "../proxy/drain.ts";
-import { DrainController, type SocketAction } from "../proxy/drain-controller.ts";
+import {
+  type DrainEvent,
+  type DrainState,
+  drainTransition,
+  INITIAL_DRAIN_STATE,
+} from "../proxy/lifecycle/drain.ts";
+import { DrainController, type SocketAction } from "../proxy/lifecycle/drain-controller.ts";
 
 const settings = { delayMs: 0, timeoutMs: 25_000 };
 const delayed = { delayMs: 5_000, timeoutMs: 25_000 };

@@ -6,7 +6,7 @@ import { request as httpRequest } from "node:http";
 import { connect } from "node:net";
 import { describe, expect, it } from "vitest";
 import { SIDECAR_ERRORS } from "../proxy/errors.ts";
-import { SIDECAR_JSONRPC_ERROR_CODE } from "../proxy/jsonrpc.ts";
+import { SIDECAR_JSONRPC_ERROR_CODE } from "../proxy/protocol/jsonrpc.ts";
 import { deferred, openStream, rawExchange, send, WEBSOCKET_UPGRADE } from "./helpers/client.ts";
 import { useTestUpstream } from "./helpers/fixtures.ts";
 import { closeHttp, freePort, listenHttp } from "./helpers/net.ts";

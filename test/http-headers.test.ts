@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { clientResponseHeaders, prepareUpstreamRequest } from "../proxy/http-headers.ts";
+import { clientResponseHeaders, prepareUpstreamRequest } from "../proxy/http/headers.ts";
 
 const forwarded = { remoteAddress: "10.0.0.9", proto: "http" };
 

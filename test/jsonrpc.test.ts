@@ -4,7 +4,7 @@ import {
   describeJsonRpc,
   SIDECAR_JSONRPC_ERROR_CODE,
   sidecarErrorBody,
-} from "../proxy/jsonrpc.ts";
+} from "../proxy/protocol/jsonrpc.ts";
 
 describe("describeJsonRpc", () => {
   it("reads a tools/call request", () => {

@@ -5,7 +5,7 @@ import { StreamableHTTPClientTransport } from "@modelcontextprotocol/sdk/client/
 import parsePrometheusTextFormat from "parse-prometheus-text-format";
 import { describe, expect, it } from "vitest";
 import { z } from "zod";
-import { BoundedLabel } from "../proxy/metrics.ts";
+import { BoundedLabel } from "../proxy/telemetry/fast-metrics.ts";
 import { deferred, openStream, send } from "./helpers/client.ts";
 import { AGENT_TOKEN, startEmulator } from "./helpers/emulator.ts";
 import { useTestUpstream } from "./helpers/fixtures.ts";

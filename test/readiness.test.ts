@@ -1,5 +1,5 @@
 import { describe, expect, it, vi } from "vitest";
-import { CachedCheck, type CheckResult, evaluateReadiness } from "../proxy/readiness.ts";
+import { CachedCheck, type CheckResult, evaluateReadiness } from "../proxy/lifecycle/readiness.ts";
 
 const up: CheckResult = { name: "upstream", ok: true };
 const down: CheckResult = { name: "upstream", ok: false, reason: "connection refused by 127.0.0.1:3000" };

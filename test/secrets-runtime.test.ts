@@ -5,7 +5,6 @@ import { join } from "node:path";
 import { Writable } from "node:stream";
 import { afterEach, describe, expect, it } from "vitest";
 import type { AgentEmulator } from "../agent/emulator/emulator.ts";
-import { createLogger } from "../proxy/logger.ts";
 import { AgentClient } from "../proxy/secrets/agent-client.ts";
 import { SecretsRuntime, type SecretsSettings } from "../proxy/secrets/runtime.ts";
 import { PRIOR_CURRENT_MAX_MS, resolveValue, TrackedSecret } from "../proxy/secrets/secret-state.ts";
@@ -15,6 +14,7 @@ import {
   parseHeaderDelivery,
   parseSecretRef,
 } from "../proxy/secrets/spec.ts";
+import { createLogger } from "../proxy/telemetry/logger.ts";
 import { AGENT_TOKEN, startEmulator, stopAllEmulators } from "./helpers/emulator.ts";
 import { ManualScheduler } from "./helpers/manual-scheduler.ts";
 import { freePort } from "./helpers/net.ts";

@@ -1,5 +1,5 @@
 import { afterEach, describe, expect, it, vi } from "vitest";
-import { countTrailingLineTerminators, SseEventBoundary, startSseKeepalive } from "../proxy/sse.ts";
+import { countTrailingLineTerminators, SseEventBoundary, startSseKeepalive } from "../proxy/protocol/sse.ts";
 
 function boundaryAfter(...chunks: string[]): boolean {
   const boundary = new SseEventBoundary();

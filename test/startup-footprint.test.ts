@@ -1,10 +1,10 @@
-// Start-up footprint (issue 8): the CLI loads what the proxy runs and nothing else. Speed itself is
+// Start-up footprint: the CLI loads what the proxy runs and nothing else. Speed itself is
 // measured by the bench; this pins the module choices that the bench showed to matter.
 import { execFile } from "node:child_process";
 import { promisify } from "node:util";
 import { describe, expect, it } from "vitest";
 import * as deps from "../proxy/deps.ts";
-import { collectProcessMetrics } from "../proxy/process-metrics.ts";
+import { collectProcessMetrics } from "../proxy/telemetry/process-metrics.ts";
 import { ROOT } from "./helpers/processes.ts";
 
 const run = promisify(execFile);

@@ -6,7 +6,7 @@
 
 import { unwatchFile, watchFile } from "node:fs";
 import { parseArgs } from "node:util";
-import { parseDuration } from "../../proxy/config.ts";
+import { parseDuration } from "../../proxy/config/values.ts";
 import { AgentTokenError, readAgentToken } from "../../proxy/secrets/agent-token.ts";
 import { AWSCURRENT, SecretsBackend } from "./backend.ts";
 import { AgentConfigError, readAgentConfig } from "./config.ts";

@@ -7,6 +7,7 @@
 // connection (it is a GET; nothing is lost by asking twice).
 
 import { Pool } from "../deps.ts";
+import { classifyTransportError, isTimeout } from "../http/transport-errors.ts";
 
 export interface AgentSecret {
   readonly arn: string | null;
@@ -60,8 +61,6 @@ export interface AgentRequest {
   readonly versionStage?: string | undefined;
   readonly refreshNow?: boolean | undefined;
 }
-
-const RETRYABLE_SOCKET_ERRORS = new Set(["UND_ERR_SOCKET", "ECONNRESET", "EPIPE", "UND_ERR_CLOSED"]);
 
 function classifyBackendError(status: number, body: string): { kind: AgentFailureKind; detail: string } {
   let type = "";
@@ -148,12 +147,11 @@ export class AgentClient {
       const { kind, detail } = classifyBackendError(response.statusCode, body);
       return { ok: false, kind, status: response.statusCode, detail };
     } catch (error) {
-      const code = (error as { code?: string }).code ?? "";
-      const name = (error as Error).name;
-      if (name === "TimeoutError" || name === "AbortError" || code.includes("TIMEOUT")) {
+      const { failure, code } = classifyTransportError(error);
+      if (isTimeout(failure)) {
         return { ok: false, kind: "timeout", detail: `no answer within ${this.#settings.timeoutMs} ms` };
       }
-      if (code === "ECONNREFUSED")
+      if (failure === "refused")
         return {
           ok: false,
           kind: "unreachable",
@@ -162,8 +160,9 @@ export class AgentClient {
       return {
         ok: false,
         kind: "unreachable",
-        detail: code || name,
-        retry: RETRYABLE_SOCKET_ERRORS.has(code),
+        detail: code || (error as Error).name,
+        // A connection the agent cut (it does, 61 s after accepting each one): worth one more try.
+        retry: failure === "connection_lost",
       };
     }
   }

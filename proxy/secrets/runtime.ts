@@ -10,8 +10,8 @@
 import { createHash, randomUUID, timingSafeEqual } from "node:crypto";
 import { mkdir, rename, rm, writeFile } from "node:fs/promises";
 import { dirname } from "node:path";
-import type { Logger } from "../logger.ts";
-import type { CheckResult } from "../readiness.ts";
+import type { CheckResult } from "../lifecycle/readiness.ts";
+import type { Logger } from "../telemetry/logger.ts";
 import type { AgentClient, AgentResult } from "./agent-client.ts";
 import { resolveValue, TrackedSecret, versionLabel } from "./secret-state.ts";
 import type { FileDelivery, HeaderDelivery, SecretRef } from "./spec.ts";

@@ -2,7 +2,7 @@
 // that clients may still present during a rotation), when it was last refreshed, and how refreshes
 // failed. Pure: times are handed in; nothing here does I/O.
 
-import { shortHash } from "../short-hash.ts";
+import { shortHash } from "../telemetry/short-hash.ts";
 import type { AgentFailureKind, AgentSecret } from "./agent-client.ts";
 
 export interface LoadedVersion {

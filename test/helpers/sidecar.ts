@@ -1,8 +1,8 @@
 // The sidecar in-process through its library API, on an ephemeral port, logs captured.
 import { Writable } from "node:stream";
 import { parseConfig } from "../../proxy/config.ts";
-import { createLogger } from "../../proxy/logger.ts";
 import { Sidecar, type SidecarOptions } from "../../proxy/sidecar.ts";
+import { createLogger } from "../../proxy/telemetry/logger.ts";
 import { capture } from "./capture.ts";
 
 export interface TestSidecar {

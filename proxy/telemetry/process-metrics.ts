@@ -2,10 +2,10 @@
 //
 // All but one come from prom-client's own modules (deps.ts). The CPU counters are kept here because
 // prom-client's module for them loads @opentelemetry/api at import time, for exemplars the sidecar
-// never enables, and that import was about 6 MiB of the sidecar's idle RSS (issue 8: idle <= 70 MB).
+// never enables, and that import was about 6 MiB of the sidecar's idle RSS (of 72 MiB; bench/run.ts).
 // They are computed as prom-client computes them: the process.cpuUsage() delta added at each scrape.
 
-import { Counter, DEFAULT_METRICS_MODULES, type Registry } from "./deps.ts";
+import { Counter, DEFAULT_METRICS_MODULES, type Registry } from "../deps.ts";
 
 function registerCpuCounters(registry: Registry, prefix: string): void {
   let last = process.cpuUsage();

@@ -1,6 +1,6 @@
 // Server-Sent Events framing, as far as a forwarding proxy needs it: where an upstream event ends
 // (so a keepalive comment or a `retry:` field never lands inside one), and a keepalive timer.
-// Pure apart from an unref'd timer; see test/sse.test.ts.
+// Pure apart from the keepalive's unref'd timer; see test/sse.test.ts.
 
 /**
  * Tracks whether everything written so far ends at an SSE event boundary: a blank line, that is two
@@ -44,7 +44,6 @@ export function countTrailingLineTerminators(text: string): number {
   return count;
 }
 
-/** A comment line the SSE parsers ignore, closed as its own (empty, never dispatched) event. */
 /** The events of an SSE text: the parts between blank lines (any two line terminators in a row). */
 export function sseEvents(text: string): string[] {
   return text.split(/(?:\r\n|\r|\n){2}/);
@@ -59,6 +58,7 @@ export function sseEventData(event: string): string | undefined {
   return data.length > 0 ? data.join("\n") : undefined;
 }
 
+/** A comment line the SSE parsers ignore, closed as its own (empty, never dispatched) event. */
 export const SSE_KEEPALIVE_FRAME = ": keepalive\n\n";
 
 /** The `retry:` field that tells a 2025-era client to reconnect after `ms` (and elsewhere). */

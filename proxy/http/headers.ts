@@ -44,7 +44,7 @@ export interface ForwardedFor {
 export interface RequestHeadInfo {
   readonly requestId: string | undefined;
   readonly sessionId: string | undefined;
-  /** 2026-07-28 routing headers, still encoded (see jsonrpc.ts decodeMcpHeaderValue). */
+  /** 2026-07-28 routing headers, still encoded (see protocol/jsonrpc.ts decodeMcpHeaderValue). */
   readonly mcpMethod: string | undefined;
   readonly mcpName: string | undefined;
   readonly accept: string | undefined;
@@ -199,4 +199,27 @@ export function pathOf(url: string | undefined): string {
   const target = url ?? "/";
   const query = target.indexOf("?");
   return query === -1 ? target : target.slice(0, query);
+}
+
+/** What a request id may look like to be passed on: anything else is replaced. */
+const REQUEST_ID_PATTERN = /^[\w.:@/+=-]{1,128}$/;
+
+/**
+ * The request id of an exchange: the client's X-Request-Id when it is usable, else `fresh()`, which
+ * then replaces the client's header in `headers`, so the upstream and the logs see the same id.
+ */
+export function ensureRequestId(
+  headers: string[],
+  clientId: string | undefined,
+  fresh: () => string,
+): string {
+  if (clientId !== undefined && REQUEST_ID_PATTERN.test(clientId)) return clientId;
+  const id = fresh();
+  if (clientId !== undefined) {
+    for (let i = headers.length - 2; i >= 0; i -= 2) {
+      if ((headers[i] as string).toLowerCase() === "x-request-id") headers.splice(i, 2);
+    }
+  }
+  headers.push("x-request-id", id);
+  return id;
 }

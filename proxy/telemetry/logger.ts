@@ -2,7 +2,7 @@
 // nothing here logs headers or bodies, and session ids are hashed before they are logged.
 
 import { type DestinationStream, type Logger, pino } from "pino";
-import type { LogLevel } from "./config.ts";
+import type { LogLevel } from "../config.ts";
 import { shortHash } from "./short-hash.ts";
 
 export type { Logger } from "pino";

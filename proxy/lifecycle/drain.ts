@@ -1,6 +1,6 @@
 // The drain on SIGTERM as a pure state machine: (state, event) -> (state, actions). No timers, no
-// sockets: the shell (server.ts) applies the actions and feeds back events. Unit-tested transition
-// by transition in test/drain.test.ts.
+// sockets: the shell (sidecar.ts, through drain-controller.ts) applies the actions and feeds back
+// events. Unit-tested transition by transition in test/drain.test.ts.
 //
 // Why by MCP call and not by connection: a 2026-07-28 client treats a closed response stream as a
 // cancelled call, and a 2025-11-25 client loses a POST stream's result when it is cut, so every

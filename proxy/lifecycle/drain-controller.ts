@@ -1,6 +1,6 @@
 // The timer half of the drain shell: runs the pure state machine (drain.ts), owns the delay and
 // timeout timers, and hands every other action to the socket owner. No sockets here, so the
-// timing is tested with fake timers (test/drain-controller.test.ts).
+// timing is tested with fake timers (test/drain.test.ts, "DrainController").
 
 import {
   type DrainAction,

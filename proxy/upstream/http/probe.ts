@@ -9,10 +9,11 @@
 
 import { connect } from "node:net";
 import type { Dispatcher } from "undici";
-import type { ReadyProbeKind } from "./config.ts";
-import { describeJsonRpc } from "./jsonrpc.ts";
-import type { CheckResult } from "./readiness.ts";
-import { sseEventData, sseEvents } from "./sse.ts";
+import type { ReadyProbeKind } from "../../config.ts";
+import { classifyTransportError, isTimeout } from "../../http/transport-errors.ts";
+import type { CheckResult } from "../../lifecycle/readiness.ts";
+import { describeJsonRpc } from "../../protocol/jsonrpc.ts";
+import { sseEventData, sseEvents } from "../../protocol/sse.ts";
 
 const PROBE_BODY = JSON.stringify({ jsonrpc: "2.0", id: "mcp-sidecar-ready", method: "ping" });
 const MAX_PROBE_BODY_BYTES = 64 * 1024;
@@ -25,7 +26,7 @@ export interface ProbeSettings {
   readonly upstream: URL;
   /** A dispatcher of its own, so a pool full of long streams does not fail readiness. */
   readonly dispatcher: Dispatcher;
-  /** Headers every upstream request carries (injected secrets, in a later module). */
+  /** Headers every upstream request carries (the injected secrets: the upstream may require them). */
   readonly extraHeaders?: () => readonly string[];
 }
 
@@ -34,18 +35,9 @@ function fail(reason: string, started: number): CheckResult {
 }
 
 function describeError(error: unknown, settings: ProbeSettings): string {
-  const code = (error as { code?: string }).code;
-  if (code === "ECONNREFUSED") return `connection refused by ${settings.upstream.host}`;
-  const name = (error as Error).name;
-  if (
-    code === "UND_ERR_CONNECT_TIMEOUT" ||
-    code === "UND_ERR_HEADERS_TIMEOUT" ||
-    code === "UND_ERR_BODY_TIMEOUT" ||
-    name === "TimeoutError" ||
-    name === "AbortError"
-  ) {
-    return `no answer from ${settings.upstream.host} within ${settings.timeoutMs} ms`;
-  }
+  const { failure, code } = classifyTransportError(error);
+  if (failure === "refused") return `connection refused by ${settings.upstream.host}`;
+  if (isTimeout(failure)) return `no answer from ${settings.upstream.host} within ${settings.timeoutMs} ms`;
   return `${code ?? (error as Error).name}: ${(error as Error).message}`;
 }
 

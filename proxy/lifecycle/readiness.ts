@@ -1,6 +1,7 @@
 // Readiness as a pure evaluation of named checks, and a single-flight cache so that a load balancer
 // and ECS polling `/ready` do not turn into load on the upstream. No I/O here: checks are functions
-// handed in by the shell (the upstream probe in upstream-probe.ts; secrets in a later module).
+// handed in by the shell (each upstream's own check, e.g. upstream/http/probe.ts; the secrets'
+// check in secrets/runtime.ts).
 
 import type { DrainPhase } from "./drain.ts";
 

@@ -1,0 +1,436 @@
+// One forwarded request: client request -> undici dispatch -> client response, streamed both ways.
+//
+// Written against undici's low-level dispatch handler API rather than `request()`/`stream()`: a
+// sidecar pays its per-request cost in every task, and the handler API avoids the intermediate
+// Readable and header object per response (measured against nginx by bench/run.ts).
+//
+// The exchange records transport facts only; what they mean in MCP terms is protocol/outcome.ts,
+// and what is reported is one ExchangeSummary, handed to the observer when the response closes.
+// Its outcome follows one rule: the first thing that ends the exchange names it (#settle), except
+// the drain's own decisions (closed_by_drain, cut), which have the last word (#override).
+
+import type { IncomingMessage } from "node:http";
+import { Readable } from "node:stream";
+import type { Dispatcher } from "undici";
+import { SIDECAR_ERRORS, type SidecarErrorSpec } from "../../errors.ts";
+import { writeSidecarError } from "../../http/answers.ts";
+import { BodyPrefix } from "../../http/body-prefix.ts";
+import { clientResponseHeaders } from "../../http/headers.ts";
+import { classifyTransportError } from "../../http/transport-errors.ts";
+import { describeJsonRpc, type McpMessageInfo } from "../../protocol/jsonrpc.ts";
+import {
+  classifyExchange,
+  type ExchangeKind,
+  type ExchangeOutcome,
+  type StreamKind,
+  streamKindOf,
+} from "../../protocol/outcome.ts";
+import { CAPTURE_LIMIT_BYTES, ResponseCapture } from "../../protocol/response-capture.ts";
+import {
+  SSE_KEEPALIVE_FRAME,
+  SseEventBoundary,
+  type SseKeepaliveTimer,
+  sseRetryFrame,
+  startSseKeepalive,
+} from "../../protocol/sse.ts";
+import type { ExchangeSummary, UpstreamErrorKind } from "../../telemetry/exchange-summary.ts";
+import type { CutExchange } from "../../telemetry/telemetry.ts";
+import {
+  type AdmittedRequest,
+  describeAdmitted,
+  type ExchangeObserver,
+  type InFlightExchange,
+  summarize,
+} from "../upstream.ts";
+
+/** How long an error answer waits for the rest of a request body, to quote its JSON-RPC id. */
+const BODY_WAIT_MS = 1000;
+
+export interface HttpExchangeSettings {
+  readonly dispatcher: Dispatcher;
+  readonly sseKeepaliveMs: number;
+  readonly maxBodyBytes: number;
+  readonly upstreamHeadersTimeoutMs: number;
+  /** The upstream refused the connection: readiness should know before its next probe. */
+  readonly onRefused: () => void;
+}
+
+class BodyTooLargeError extends Error {
+  override name = "BodyTooLargeError";
+}
+
+class ExchangeAbortedError extends Error {
+  override name = "ExchangeAbortedError";
+}
+
+/**
+ * Feeds the request body to undici as it arrives. A separate Readable, not `req` itself, because
+ * undici destroys its body on an upstream error, and the sidecar still needs `req` then: to read the
+ * JSON-RPC id for the error answer.
+ */
+class RequestBodySource extends Readable {
+  readonly #req: IncomingMessage;
+
+  constructor(req: IncomingMessage, take: (chunk: Buffer) => boolean, ended: () => void) {
+    super();
+    this.#req = req;
+    req.on("data", (chunk: Buffer) => {
+      if (!take(chunk)) {
+        if (!this.destroyed) this.destroy(new BodyTooLargeError());
+        return;
+      }
+      if (!this.destroyed && !this.push(chunk)) req.pause();
+    });
+    req.on("end", () => {
+      ended();
+      if (!this.destroyed) this.push(null);
+    });
+    req.on("error", (error) => {
+      if (!this.destroyed) this.destroy(error);
+    });
+  }
+
+  override _read(): void {
+    this.#req.resume();
+  }
+}
+
+export class HttpExchange implements Dispatcher.DispatchHandler, InFlightExchange {
+  readonly kind: ExchangeKind;
+  readonly #request: AdmittedRequest;
+  readonly #settings: HttpExchangeSettings;
+  readonly #observer: ExchangeObserver;
+  #controller: Dispatcher.DispatchController | undefined;
+  #outcome: ExchangeOutcome | undefined;
+  #status = 0;
+  #errorCode: string | undefined;
+  #keepalives = 0;
+  #upstreamMs: number | undefined;
+  #streamKind: StreamKind | undefined;
+  #upstreamErrorKind: UpstreamErrorKind | undefined;
+  #bodyBytes = 0;
+  /** The start of the request body (references to the chunks read): its id and MCP method. */
+  #body: BodyPrefix | undefined;
+  #message: McpMessageInfo | undefined | null = null;
+  /** The start or end of the response, to tell a result from an error (MCP requests only). */
+  #response: ResponseCapture | undefined;
+  #sse: SseEventBoundary | undefined;
+  #keepalive: SseKeepaliveTimer | undefined;
+  /** Set when a drain asked an endless stream to close but an upstream event was half written. */
+  #closeAtBoundary: { retryMs: number | undefined } | undefined;
+
+  constructor(request: AdmittedRequest, settings: HttpExchangeSettings, observer: ExchangeObserver) {
+    this.#request = request;
+    this.kind = classifyExchange(request.req.method ?? "GET", request.head);
+    this.#settings = settings;
+    this.#observer = observer;
+    request.res.once("close", this.#onClientClose);
+  }
+
+  /** Starts the upstream request (the request's headers are final). */
+  start(): void {
+    const { req, head } = this.#request;
+    const length = head.contentLength;
+    if (length !== undefined && Number(length) > this.#settings.maxBodyBytes) {
+      this.#settle("body_too_large");
+      this.#answer(
+        SIDECAR_ERRORS.bodyTooLarge,
+        `request body of ${length} bytes exceeds --max-body-size (${this.#settings.maxBodyBytes} bytes)`,
+        { close: true },
+      );
+      return;
+    }
+    if (!head.chunked && (length === undefined || length === "0")) {
+      this.#dispatch(null);
+      return;
+    }
+    const body = new BodyPrefix(CAPTURE_LIMIT_BYTES);
+    this.#body = body;
+    // A body with a Content-Length of at most 64 KiB (any MCP message; it arrives in a segment or
+    // two) goes upstream in the same write as the request head once it is in: a Buffer body is a
+    // single writev for undici, a stream is a head write, chunk writes and a Readable per request
+    // (measured: about a tenth of the CPU per request). Larger and chunked bodies stream as they come.
+    if (!head.chunked && Number(length) <= CAPTURE_LIMIT_BYTES) {
+      req.on("data", (chunk: Buffer) => body.take(chunk));
+      req.once("end", () => {
+        body.end();
+        if (this.#outcome === undefined) this.#dispatch(body.bytes ?? null);
+      });
+      return;
+    }
+    this.#dispatch(
+      new RequestBodySource(
+        req,
+        (chunk) => this.#takeChunk(chunk, body),
+        () => body.end(),
+      ),
+    );
+  }
+
+  #dispatch(body: Buffer | Readable | null): void {
+    const { req, headers } = this.#request;
+    this.#settings.dispatcher.dispatch(
+      {
+        path: req.url ?? "/",
+        method: req.method ?? "GET",
+        headers,
+        body,
+        // POSTs are never replayed (tools/call is not idempotent) and nothing is pipelined behind them.
+        idempotent: false,
+        blocking: true,
+        upgrade: null,
+        headersTimeout: this.#settings.upstreamHeadersTimeoutMs,
+        // An event stream may be silent for minutes between events: no body timeout, ever.
+        bodyTimeout: 0,
+      },
+      this,
+    );
+  }
+
+  /** Counts a streamed chunk against --max-body-size; false once the body is over it. */
+  #takeChunk(chunk: Buffer, body: BodyPrefix): boolean {
+    this.#bodyBytes += chunk.length;
+    if (this.#bodyBytes > this.#settings.maxBodyBytes) {
+      this.#settle("body_too_large");
+      body.drop();
+      return false;
+    }
+    body.take(chunk);
+    return true;
+  }
+
+  /** The JSON-RPC message(s) of a POST body, once it is complete; undefined when unknown. */
+  #readMessage(): McpMessageInfo | undefined {
+    if (this.#message !== null) return this.#message;
+    if (this.#request.req.method !== "POST") return undefined;
+    const bytes = this.#body?.bytes;
+    if (bytes === undefined) return undefined;
+    this.#message = describeJsonRpc(bytes);
+    return this.#message;
+  }
+
+  // ---- undici DispatchHandler ----
+
+  onRequestStart(controller: Dispatcher.DispatchController): void {
+    this.#controller = controller;
+    if (this.#outcome !== undefined) controller.abort(new ExchangeAbortedError(this.#outcome));
+  }
+
+  onResponseStart(
+    controller: Dispatcher.DispatchController,
+    statusCode: number,
+    _headers: Record<string, string | string[] | undefined>,
+    statusMessage?: string,
+  ): void {
+    // 1xx: Node answers Expect: 100-continue itself; other interim responses are not relayed.
+    if (statusCode < 200) return;
+    const { req, res, head } = this.#request;
+    this.#upstreamMs = performance.now() - this.#request.startedAt;
+    this.#status = statusCode;
+    const { headers, eventStream } = clientResponseHeaders((controller.rawHeaders ?? []) as Buffer[]);
+    if (statusMessage) res.writeHead(statusCode, statusMessage, headers);
+    else res.writeHead(statusCode, headers);
+    const keptBody = req.method === "POST" && this.#body !== undefined && !this.#body.dropped;
+    if (keptBody || head.mcpMethod !== undefined) this.#response = new ResponseCapture(eventStream);
+    if (eventStream) {
+      this.#streamKind = streamKindOf(req.method ?? "GET", this.kind, head);
+      this.#observer.streamOpened(this.#streamKind);
+      this.#sse = new SseEventBoundary();
+      // The client must see the stream open before the first event, which may be minutes away.
+      res.flushHeaders();
+      this.#keepalive = startSseKeepalive(this.#settings.sseKeepaliveMs, this.#onSilence);
+    }
+  }
+
+  onResponseData(controller: Dispatcher.DispatchController, chunk: Buffer): void {
+    const res = this.#request.res;
+    const sse = this.#sse;
+    if (sse !== undefined) {
+      sse.observe(chunk);
+      this.#keepalive?.touch();
+    }
+    this.#response?.keep(chunk);
+    if (!res.write(chunk)) {
+      controller.pause();
+      res.once("drain", () => controller.resume());
+    }
+    if (this.#closeAtBoundary !== undefined && sse?.atBoundary)
+      this.#endEndless(this.#closeAtBoundary.retryMs);
+  }
+
+  onResponseEnd(): void {
+    this.#keepalive?.stop();
+    this.#settle("completed");
+    this.#request.res.end();
+  }
+
+  onResponseError(_controller: Dispatcher.DispatchController, error: Error): void {
+    this.#keepalive?.stop();
+    const { req, res } = this.#request;
+    const outcome = this.#outcome;
+    // Ended from this side (client gone, drain): the upstream request was aborted on purpose.
+    if (error instanceof ExchangeAbortedError || outcome === "client_closed" || outcome === "cut") {
+      if (!res.writableEnded && !res.destroyed && outcome !== "closed_by_drain") res.destroy();
+      return;
+    }
+    if (outcome === "closed_by_drain") return;
+    if (outcome === "body_too_large") {
+      const answered = this.#answer(
+        SIDECAR_ERRORS.bodyTooLarge,
+        `request body exceeds --max-body-size (${this.#settings.maxBodyBytes} bytes)`,
+        { close: true },
+      );
+      if (!answered) res.destroy();
+      return;
+    }
+    this.#settle("upstream_error");
+    const { failure, detail } = classifyTransportError(error);
+    if (failure === "refused") this.#settings.onRefused();
+    let spec: SidecarErrorSpec = SIDECAR_ERRORS.upstreamUnreachable;
+    let kind: UpstreamErrorKind = "unreachable";
+    if (failure === "connect_timeout") {
+      spec = SIDECAR_ERRORS.upstreamConnectTimeout;
+      kind = "connect_timeout";
+    } else if (failure === "headers_timeout") {
+      spec = SIDECAR_ERRORS.upstreamHeadersTimeout;
+      kind = "headers_timeout";
+    }
+    this.#errorCode = spec.code;
+    if (res.headersSent) {
+      // Mid-response: the status is gone; an incomplete message is the only truthful signal left.
+      this.#upstreamErrorKind = "reset_mid_response";
+      res.destroy();
+      return;
+    }
+    this.#upstreamErrorKind = kind;
+    // The JSON-RPC id lives in the body, which may still be arriving: read it (bounded) first.
+    const answer = () => this.#answer(spec, `upstream MCP server failed (${detail})`);
+    const body = this.#body;
+    if (body === undefined || body.settled || req.complete || req.destroyed) answer();
+    else {
+      body.whenSettled(BODY_WAIT_MS, answer);
+      // undici destroyed the body it was fed, which may have paused `req`: let the rest arrive.
+      req.resume();
+    }
+  }
+
+  // ---- drain ----
+
+  /**
+   * Ends an endless stream cleanly: for an event stream at an event boundary, an SSE `retry:` field
+   * (2025-era GET streams reconnect after it, through the load balancer, to another task; a 2026
+   * listen POST just ends), then the terminating chunk. A half-written upstream event is finished
+   * first. Not a destroy.
+   */
+  closeEndless(retryMs: number): void {
+    const { req, res } = this.#request;
+    if (this.kind !== "endless" || res.writableEnded || res.destroyed) return;
+    const retry = req.method === "GET" ? retryMs : undefined;
+    if (!res.headersSent) {
+      this.#override("closed_by_drain");
+      this.#answer(SIDECAR_ERRORS.draining, "sidecar is draining; retry on another instance", {
+        close: true,
+        retryAfterMs: retry,
+      });
+      return;
+    }
+    // Asked for a stream but answered with a plain body: it ends by itself; ending it here would
+    // truncate it. It runs to its end like any call.
+    if (this.#sse === undefined) return;
+    if (!this.#sse.atBoundary) {
+      this.#closeAtBoundary = { retryMs: retry };
+      return;
+    }
+    this.#endEndless(retry);
+  }
+
+  #endEndless(retryMs: number | undefined): void {
+    this.#closeAtBoundary = undefined;
+    this.#keepalive?.stop();
+    this.#override("closed_by_drain");
+    const res = this.#request.res;
+    if (this.#sse !== undefined && retryMs !== undefined) res.end(sseRetryFrame(retryMs));
+    else res.end();
+  }
+
+  /** Drain timeout or forced stop: stop now. */
+  cut(): void {
+    const res = this.#request.res;
+    if (res.destroyed || res.writableFinished) return;
+    this.#override("cut");
+    this.#keepalive?.stop();
+    res.destroy();
+  }
+
+  describe(): CutExchange {
+    return describeAdmitted(this.#request, this.#readMessage(), this.kind);
+  }
+
+  // ---- outcome ----
+
+  /** The first thing that ends the exchange names its outcome. */
+  #settle(outcome: ExchangeOutcome): void {
+    this.#outcome ??= outcome;
+  }
+
+  /** The drain's decisions end the exchange whatever else happened, and stop the upstream request. */
+  #override(outcome: "closed_by_drain" | "cut"): void {
+    this.#outcome = outcome;
+    this.#controller?.abort(new ExchangeAbortedError(outcome));
+  }
+
+  #summary(): ExchangeSummary {
+    const response = this.#response;
+    return summarize(this.#request, {
+      kind: this.kind,
+      outcome: this.#outcome ?? "completed",
+      status: this.#status,
+      message: this.#readMessage(),
+      readAnswer: () => response?.answer(),
+      upstreamMs: this.#upstreamMs,
+      errorCode: this.#errorCode,
+      keepalives: this.#keepalives,
+      streamKind: this.#streamKind,
+      upstreamErrorKind: this.#upstreamErrorKind,
+    });
+  }
+
+  // ---- internals ----
+
+  #onSilence = (): void => {
+    const sse = this.#sse;
+    const res = this.#request.res;
+    if (sse === undefined || !sse.atBoundary || res.writableEnded) return;
+    this.#keepalives++;
+    this.#observer.keepaliveSent();
+    res.write(SSE_KEEPALIVE_FRAME);
+  };
+
+  #onClientClose = (): void => {
+    this.#keepalive?.stop();
+    const res = this.#request.res;
+    if (!res.writableFinished && this.#outcome === undefined) {
+      // The client went away: abort upstream too (in 2026-07-28 that is how a call is cancelled).
+      this.#outcome = "client_closed";
+      this.#controller?.abort(new ExchangeAbortedError("client_closed"));
+    }
+    this.#observer.exchangeFinished(res, this.#summary());
+  };
+
+  /** The sidecar's own error answer, quoting the request's id when the body is known. */
+  #answer(
+    spec: SidecarErrorSpec,
+    text: string,
+    options: { readonly close?: boolean; readonly retryAfterMs?: number | undefined } = {},
+  ): boolean {
+    const answered = writeSidecarError(this.#request.res, spec, text, {
+      ...options,
+      message: this.#readMessage(),
+    });
+    if (answered) {
+      this.#status = spec.status;
+      this.#errorCode = spec.code;
+    }
+    return answered;
+  }
+}
