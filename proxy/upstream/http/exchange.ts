@@ -9,14 +9,13 @@
 // Its outcome follows one rule: the first thing that ends the exchange names it (#settle), except
 // the drain's own decisions (closed_by_drain, cut), which have the last word (#override).
 
-import type { IncomingMessage } from "node:http";
-import { Readable } from "node:stream";
+import type { Readable } from "node:stream";
 import type { Dispatcher } from "undici";
 import { SIDECAR_ERRORS, type SidecarErrorSpec } from "../../errors.ts";
 import { writeSidecarError } from "../../http/answers.ts";
-import { BodyPrefix } from "../../http/body-prefix.ts";
+import type { BodyPrefix } from "../../http/body-prefix.ts";
 import { clientResponseHeaders } from "../../http/headers.ts";
-import { classifyTransportError } from "../../http/transport-errors.ts";
+import { classifyTransportError, type TransportFailure } from "../../http/transport-errors.ts";
 import { describeJsonRpc, type McpMessageInfo } from "../../protocol/jsonrpc.ts";
 import {
   classifyExchange,
@@ -25,7 +24,7 @@ import {
   type StreamKind,
   streamKindOf,
 } from "../../protocol/outcome.ts";
-import { CAPTURE_LIMIT_BYTES, ResponseCapture } from "../../protocol/response-capture.ts";
+import { ResponseCapture } from "../../protocol/response-capture.ts";
 import {
   SSE_KEEPALIVE_FRAME,
   SseEventBoundary,
@@ -42,9 +41,20 @@ import {
   type InFlightExchange,
   summarize,
 } from "../upstream.ts";
+import { sendBody } from "./request-body.ts";
 
 /** How long an error answer waits for the rest of a request body, to quote its JSON-RPC id. */
 const BODY_WAIT_MS = 1000;
+
+/** What the client is told when the upstream fails before answering, by how it failed. */
+const UNREACHABLE: readonly [SidecarErrorSpec, UpstreamErrorKind] = [
+  SIDECAR_ERRORS.upstreamUnreachable,
+  "unreachable",
+];
+const UPSTREAM_FAILURES: Partial<Record<TransportFailure, readonly [SidecarErrorSpec, UpstreamErrorKind]>> = {
+  connect_timeout: [SIDECAR_ERRORS.upstreamConnectTimeout, "connect_timeout"],
+  headers_timeout: [SIDECAR_ERRORS.upstreamHeadersTimeout, "headers_timeout"],
+};
 
 export interface HttpExchangeSettings {
   readonly dispatcher: Dispatcher;
@@ -55,44 +65,8 @@ export interface HttpExchangeSettings {
   readonly onRefused: () => void;
 }
 
-class BodyTooLargeError extends Error {
-  override name = "BodyTooLargeError";
-}
-
 class ExchangeAbortedError extends Error {
   override name = "ExchangeAbortedError";
-}
-
-/**
- * Feeds the request body to undici as it arrives. A separate Readable, not `req` itself, because
- * undici destroys its body on an upstream error, and the sidecar still needs `req` then: to read the
- * JSON-RPC id for the error answer.
- */
-class RequestBodySource extends Readable {
-  readonly #req: IncomingMessage;
-
-  constructor(req: IncomingMessage, take: (chunk: Buffer) => boolean, ended: () => void) {
-    super();
-    this.#req = req;
-    req.on("data", (chunk: Buffer) => {
-      if (!take(chunk)) {
-        if (!this.destroyed) this.destroy(new BodyTooLargeError());
-        return;
-      }
-      if (!this.destroyed && !this.push(chunk)) req.pause();
-    });
-    req.on("end", () => {
-      ended();
-      if (!this.destroyed) this.push(null);
-    });
-    req.on("error", (error) => {
-      if (!this.destroyed) this.destroy(error);
-    });
-  }
-
-  override _read(): void {
-    this.#req.resume();
-  }
 }
 
 export class HttpExchange implements Dispatcher.DispatchHandler, InFlightExchange {
@@ -108,7 +82,6 @@ export class HttpExchange implements Dispatcher.DispatchHandler, InFlightExchang
   #upstreamMs: number | undefined;
   #streamKind: StreamKind | undefined;
   #upstreamErrorKind: UpstreamErrorKind | undefined;
-  #bodyBytes = 0;
   /** The start of the request body (references to the chunks read): its id and MCP method. */
   #body: BodyPrefix | undefined;
   #message: McpMessageInfo | undefined | null = null;
@@ -140,31 +113,11 @@ export class HttpExchange implements Dispatcher.DispatchHandler, InFlightExchang
       );
       return;
     }
-    if (!head.chunked && (length === undefined || length === "0")) {
-      this.#dispatch(null);
-      return;
-    }
-    const body = new BodyPrefix(CAPTURE_LIMIT_BYTES);
-    this.#body = body;
-    // A body with a Content-Length of at most 64 KiB (any MCP message; it arrives in a segment or
-    // two) goes upstream in the same write as the request head once it is in: a Buffer body is a
-    // single writev for undici, a stream is a head write, chunk writes and a Readable per request
-    // (measured: about a tenth of the CPU per request). Larger and chunked bodies stream as they come.
-    if (!head.chunked && Number(length) <= CAPTURE_LIMIT_BYTES) {
-      req.on("data", (chunk: Buffer) => body.take(chunk));
-      req.once("end", () => {
-        body.end();
-        if (this.#outcome === undefined) this.#dispatch(body.bytes ?? null);
-      });
-      return;
-    }
-    this.#dispatch(
-      new RequestBodySource(
-        req,
-        (chunk) => this.#takeChunk(chunk, body),
-        () => body.end(),
-      ),
-    );
+    this.#body = sendBody(req, head, this.#settings.maxBodyBytes, {
+      dispatch: (body) => this.#dispatch(body),
+      tooLarge: () => this.#settle("body_too_large"),
+      ended: () => this.#outcome !== undefined,
+    });
   }
 
   #dispatch(body: Buffer | Readable | null): void {
@@ -185,18 +138,6 @@ export class HttpExchange implements Dispatcher.DispatchHandler, InFlightExchang
       },
       this,
     );
-  }
-
-  /** Counts a streamed chunk against --max-body-size; false once the body is over it. */
-  #takeChunk(chunk: Buffer, body: BodyPrefix): boolean {
-    this.#bodyBytes += chunk.length;
-    if (this.#bodyBytes > this.#settings.maxBodyBytes) {
-      this.#settle("body_too_large");
-      body.drop();
-      return false;
-    }
-    body.take(chunk);
-    return true;
   }
 
   /** The JSON-RPC message(s) of a POST body, once it is complete; undefined when unknown. */
@@ -286,15 +227,7 @@ export class HttpExchange implements Dispatcher.DispatchHandler, InFlightExchang
     this.#settle("upstream_error");
     const { failure, detail } = classifyTransportError(error);
     if (failure === "refused") this.#settings.onRefused();
-    let spec: SidecarErrorSpec = SIDECAR_ERRORS.upstreamUnreachable;
-    let kind: UpstreamErrorKind = "unreachable";
-    if (failure === "connect_timeout") {
-      spec = SIDECAR_ERRORS.upstreamConnectTimeout;
-      kind = "connect_timeout";
-    } else if (failure === "headers_timeout") {
-      spec = SIDECAR_ERRORS.upstreamHeadersTimeout;
-      kind = "headers_timeout";
-    }
+    const [spec, kind] = UPSTREAM_FAILURES[failure] ?? UNREACHABLE;
     this.#errorCode = spec.code;
     if (res.headersSent) {
       // Mid-response: the status is gone; an incomplete message is the only truthful signal left.
