@@ -7,6 +7,7 @@ import * as awsx from "@pulumi/awsx";
 import * as pulumi from "@pulumi/pulumi";
 import { buildImage, createRepository, releaseTag } from "./images.ts";
 import { McpService } from "./mcp-service.ts";
+import { SERVICE_DEFAULTS } from "./plan.ts";
 import { readSettings } from "./settings.ts";
 
 const settings = readSettings();
@@ -55,9 +56,10 @@ if (settings.vpc) {
     numberOfAvailabilityZones: 2,
     // A dev stack with public tasks needs no NAT gateway (the largest fixed cost of a small stack).
     natGateways: {
-      strategy: settings.assignPublicIp
-        ? awsx.ec2.NatGatewayStrategy.None
-        : awsx.ec2.NatGatewayStrategy.Single,
+      strategy:
+        (settings.assignPublicIp ?? SERVICE_DEFAULTS.assignPublicIp)
+          ? awsx.ec2.NatGatewayStrategy.None
+          : awsx.ec2.NatGatewayStrategy.Single,
     },
   });
   network = {

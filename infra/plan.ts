@@ -24,6 +24,30 @@ export const CONTAINER_NAMES = { agent: "secrets-agent", server: "server", sidec
 
 export type Architecture = "ARM64" | "X86_64";
 
+/**
+ * McpService's defaults, each defined here only: the component applies them to arguments left out,
+ * and stack config (Pulumi.yaml, whose descriptions quote them; a test keeps those in step) leaves a
+ * key unset to get them.
+ */
+export const SERVICE_DEFAULTS = Object.freeze({
+  architecture: "ARM64" as Architecture,
+  cpu: 512,
+  memory: 1024,
+  minCount: 1,
+  maxCount: 4,
+  targetCpuPercent: 60,
+  drainSeconds: 25,
+  healthCheckGraceSeconds: 60,
+  /** Above the sidecar's SSE keepalive (15 s), so a quiet stream is never cut. */
+  albIdleTimeoutSeconds: 120,
+  logRetentionDays: 30,
+  logLevel: "info",
+  assignPublicIp: false,
+});
+
+/** The SSE keepalive the task's sidecar is given: the sidecar's own default, --sse-keepalive 15s. */
+export const SSE_KEEPALIVE_SECONDS = 15;
+
 export interface Timing {
   /** The one drain setting: how long the sidecar lets calls finish after SIGTERM. */
   readonly drainSeconds: number;
@@ -48,8 +72,8 @@ export interface Timing {
  */
 export function planTiming(
   drainSeconds: number,
-  sseKeepaliveSeconds = 15,
-  albIdleTimeoutSeconds = 120,
+  sseKeepaliveSeconds = SSE_KEEPALIVE_SECONDS,
+  albIdleTimeoutSeconds: number = SERVICE_DEFAULTS.albIdleTimeoutSeconds,
 ): Timing {
   const problems: string[] = [];
   if (!Number.isInteger(drainSeconds) || drainSeconds < 1)
@@ -78,6 +102,14 @@ export function planTiming(
   };
 }
 
+export type AuthSetting =
+  /** The stack creates the client API key as a Secrets Manager secret with a random value. */
+  | { readonly mode: "create" }
+  /** An existing secret holds the API key. */
+  | { readonly mode: "existing"; readonly secretArn: string }
+  /** No API key: only for a deployment reachable from a private network. */
+  | { readonly mode: "disabled" };
+
 /** The numbers of a service that must fit together, from stack config or the component's arguments. */
 export interface ServiceShape {
   readonly cpu: number;
@@ -89,7 +121,28 @@ export interface ServiceShape {
   readonly auth: { readonly mode: "create" | "existing" | "disabled"; readonly secretArn?: string };
   readonly serverPort: number;
   readonly drainSeconds: number;
-  readonly albIdleTimeoutSeconds?: number;
+  readonly albIdleTimeoutSeconds: number;
+}
+
+/** What a service is given, any of its numbers left out. */
+export type ServiceShapeInput = Partial<Omit<ServiceShape, "allowedCidrs" | "auth" | "serverPort">> &
+  Pick<ServiceShape, "allowedCidrs" | "auth" | "serverPort">;
+
+/** The shape with SERVICE_DEFAULTS applied to what was left out (desiredCount: minCount). */
+export function serviceShape(input: ServiceShapeInput): ServiceShape {
+  const minCount = input.minCount ?? SERVICE_DEFAULTS.minCount;
+  return {
+    cpu: input.cpu ?? SERVICE_DEFAULTS.cpu,
+    memory: input.memory ?? SERVICE_DEFAULTS.memory,
+    minCount,
+    maxCount: input.maxCount ?? SERVICE_DEFAULTS.maxCount,
+    desiredCount: input.desiredCount ?? minCount,
+    allowedCidrs: input.allowedCidrs,
+    auth: input.auth,
+    serverPort: input.serverPort,
+    drainSeconds: input.drainSeconds ?? SERVICE_DEFAULTS.drainSeconds,
+    albIdleTimeoutSeconds: input.albIdleTimeoutSeconds ?? SERVICE_DEFAULTS.albIdleTimeoutSeconds,
+  };
 }
 
 /** Everything wrong with a service's shape, each problem naming its setting; empty when it fits. */

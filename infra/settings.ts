@@ -1,28 +1,49 @@
 // The stack's configuration (Pulumi.yaml declares the schema; Pulumi.<stack>.yaml sets values),
 // read and checked once: every problem is reported together, naming its config key.
+//
+// Defaults: a key McpService takes is left undefined when unset, so the component's own default
+// applies (plan.ts SERVICE_DEFAULTS); the stack's own keys default here (STACK_DEFAULTS). Pulumi.yaml
+// declares no defaults: its descriptions quote these, and test/infra.test.ts keeps them in step.
 
 import * as pulumi from "@pulumi/pulumi";
 import { InvalidSecretSpec, parseHeaderDelivery } from "../proxy/secrets/spec.ts";
-import type { AuthSetting } from "./mcp-service.ts";
-import { type Architecture, type InjectedHeader, PlanError, serviceProblems } from "./plan.ts";
+import {
+  type Architecture,
+  type AuthSetting,
+  type InjectedHeader,
+  PlanError,
+  serviceProblems,
+  serviceShape,
+} from "./plan.ts";
 
+/** The defaults of the stack's own settings (those McpService does not take). */
+export const STACK_DEFAULTS = Object.freeze({
+  allowedCidrs: ["0.0.0.0/0"] as readonly string[],
+  serverPort: 3000,
+  serverReadonlyRootFilesystem: false,
+  auth: "create" as const,
+  agentTtlSeconds: 30,
+  keepReleases: 20,
+});
+
+/** Undefined: not set, the component's default applies. */
 export interface StackSettings {
-  readonly architecture: Architecture;
-  readonly cpu: number;
-  readonly memory: number;
-  readonly minCount: number;
-  readonly maxCount: number;
+  readonly architecture: Architecture | undefined;
+  readonly cpu: number | undefined;
+  readonly memory: number | undefined;
+  readonly minCount: number | undefined;
+  readonly maxCount: number | undefined;
   readonly desiredCount: number | undefined;
-  readonly targetCpuPercent: number;
-  readonly drainSeconds: number;
+  readonly targetCpuPercent: number | undefined;
+  readonly drainSeconds: number | undefined;
   readonly agentTtlSeconds: number;
-  readonly logRetentionDays: number;
+  readonly logRetentionDays: number | undefined;
   readonly allowedCidrs: readonly string[];
   readonly certificateArn: string | undefined;
   readonly vpc:
     | { readonly vpcId: string; readonly publicSubnetIds: string[]; readonly privateSubnetIds: string[] }
     | undefined;
-  readonly assignPublicIp: boolean;
+  readonly assignPublicIp: boolean | undefined;
   readonly serverImage: string | undefined;
   readonly serverPort: number;
   readonly serverHealthCheck: readonly string[] | undefined;
@@ -43,9 +64,9 @@ const RETENTION_DAYS = [
 
 export function readSettings(config: pulumi.Config = new pulumi.Config()): StackSettings {
   const problems: string[] = [];
-  const int = (key: string, fallback: number, min: number, max: number): number => {
-    const value = config.getNumber(key) ?? fallback;
-    if (!Number.isInteger(value) || value < min || value > max)
+  const int = (key: string, min: number, max: number): number | undefined => {
+    const value = config.getNumber(key);
+    if (value !== undefined && (!Number.isInteger(value) || value < min || value > max))
       problems.push(`${key}: ${value} is not a whole number in ${min}..${max}`);
     return value;
   };
@@ -59,8 +80,8 @@ export function readSettings(config: pulumi.Config = new pulumi.Config()): Stack
     return value as string[];
   };
 
-  const architecture = config.get("architecture") ?? "ARM64";
-  if (architecture !== "ARM64" && architecture !== "X86_64")
+  const architecture = config.get("architecture");
+  if (architecture !== undefined && architecture !== "ARM64" && architecture !== "X86_64")
     problems.push(`architecture: "${architecture}" is not ARM64 or X86_64`);
 
   const vpcId = config.get("vpcId");
@@ -75,7 +96,7 @@ export function readSettings(config: pulumi.Config = new pulumi.Config()): Stack
     problems.push("publicSubnetIds/privateSubnetIds are set without vpcId");
   }
 
-  const authMode = config.get("auth") ?? "create";
+  const authMode = config.get("auth") ?? STACK_DEFAULTS.auth;
   const apiKeySecretArn = config.get("apiKeySecretArn");
   let auth: AuthSetting = { mode: "create" };
   if (authMode === "existing") {
@@ -108,8 +129,8 @@ export function readSettings(config: pulumi.Config = new pulumi.Config()): Stack
     }
   }
 
-  const logRetentionDays = config.getNumber("logRetentionDays") ?? 30;
-  if (!RETENTION_DAYS.includes(logRetentionDays))
+  const logRetentionDays = config.getNumber("logRetentionDays");
+  if (logRetentionDays !== undefined && !RETENTION_DAYS.includes(logRetentionDays))
     problems.push(
       `logRetentionDays: ${logRetentionDays} is not a CloudWatch retention (${RETENTION_DAYS.join(", ")})`,
     );
@@ -120,31 +141,32 @@ export function readSettings(config: pulumi.Config = new pulumi.Config()): Stack
 
   const settings: StackSettings = {
     architecture: architecture as StackSettings["architecture"],
-    cpu: int("cpu", 512, 256, 16_384),
-    memory: int("memory", 1024, 512, 122_880),
-    minCount: int("minCount", 1, 1, 100),
-    maxCount: int("maxCount", 4, 1, 100),
-    desiredCount: config.getNumber("desiredCount") === undefined ? undefined : int("desiredCount", 1, 1, 100),
-    targetCpuPercent: int("targetCpuPercent", 60, 10, 95),
-    drainSeconds: int("drainSeconds", 25, 1, 3600),
-    agentTtlSeconds: int("agentTtlSeconds", 30, 0, 3600),
+    cpu: int("cpu", 256, 16_384),
+    memory: int("memory", 512, 122_880),
+    minCount: int("minCount", 1, 100),
+    maxCount: int("maxCount", 1, 100),
+    desiredCount: int("desiredCount", 1, 100),
+    targetCpuPercent: int("targetCpuPercent", 10, 95),
+    drainSeconds: int("drainSeconds", 1, 3600),
+    agentTtlSeconds: int("agentTtlSeconds", 0, 3600) ?? STACK_DEFAULTS.agentTtlSeconds,
     logRetentionDays,
-    allowedCidrs: strings("allowedCidrs") ?? ["0.0.0.0/0"],
+    allowedCidrs: strings("allowedCidrs") ?? STACK_DEFAULTS.allowedCidrs,
     certificateArn: config.get("certificateArn"),
     vpc,
-    assignPublicIp: config.getBoolean("assignPublicIp") ?? false,
+    assignPublicIp: config.getBoolean("assignPublicIp"),
     serverImage: config.get("serverImage"),
-    serverPort: int("serverPort", 3000, 1, 65_535),
+    serverPort: int("serverPort", 1, 65_535) ?? STACK_DEFAULTS.serverPort,
     serverHealthCheck: strings("serverHealthCheck"),
     serverUser,
-    serverReadonlyRootFilesystem: config.getBoolean("serverReadonlyRootFilesystem") ?? false,
+    serverReadonlyRootFilesystem:
+      config.getBoolean("serverReadonlyRootFilesystem") ?? STACK_DEFAULTS.serverReadonlyRootFilesystem,
     agentImage: config.get("agentImage"),
     agentHealthCheck: strings("agentHealthCheck"),
     auth,
     injectHeaders,
     kmsKeyArn: config.get("kmsKeyArn"),
     imageTag: config.get("imageTag"),
-    keepReleases: int("keepReleases", 20, 1, 1000),
+    keepReleases: int("keepReleases", 1, 1000) ?? STACK_DEFAULTS.keepReleases,
   };
   if (settings.agentImage && config.getNumber("agentTtlSeconds") !== undefined)
     problems.push(
@@ -153,13 +175,12 @@ export function readSettings(config: pulumi.Config = new pulumi.Config()): Stack
   if (!settings.agentImage && settings.agentHealthCheck)
     problems.push("agentHealthCheck is for agentImage; the agent this stack builds has its own probe");
   // What McpService would refuse, checked here too so that one preview reports every problem.
-  problems.push(
-    ...serviceProblems({
-      ...settings,
-      desiredCount: settings.desiredCount ?? settings.minCount,
-      serverPort: settings.serverPort,
-    }),
-  );
+  problems.push(...serviceProblems(serviceShape(definedOnly(settings))));
   if (problems.length > 0) throw new PlanError(problems);
   return settings;
+}
+
+/** The settings without their unset keys, so that defaults fill them. */
+function definedOnly<T extends object>(value: T): T {
+  return Object.fromEntries(Object.entries(value).filter(([, v]) => v !== undefined)) as T;
 }

@@ -620,6 +620,26 @@ describe("Pulumi.yaml and Pulumi.dev.yaml", () => {
     }
   });
 
+  it("declares no defaults: each is defined once, in code, and each description quotes it", async () => {
+    const { SERVICE_DEFAULTS } = await import("../infra/plan.ts");
+    const { STACK_DEFAULTS } = await import("../infra/settings.ts");
+    const inCode: Record<string, unknown> = {
+      ...SERVICE_DEFAULTS,
+      ...STACK_DEFAULTS,
+      desiredCount: "minCount",
+    };
+    for (const [key, spec] of Object.entries(project.config)) {
+      expect(spec.default, `${key} declares a default`).toBeUndefined();
+      const quoted = / Default (.+)\.$/.exec(spec.description ?? "")?.[1];
+      if (key in inCode) {
+        const value = inCode[key];
+        expect(quoted, key).toBe(typeof value === "object" ? JSON.stringify(value) : String(value));
+      } else {
+        expect(quoted, `${key} quotes a default the code does not have`).toBeUndefined();
+      }
+    }
+  });
+
   it("the dev stack sets only declared keys (and aws:region)", () => {
     const dev = parseYaml(read("Pulumi.dev.yaml")) as { config: Record<string, unknown> };
     const undeclared = Object.keys(dev.config).filter(

@@ -4,6 +4,7 @@ import { request as httpRequest } from "node:http";
 import { connect } from "node:net";
 import { describe, expect, it } from "vitest";
 import { SIDECAR_ERRORS } from "../proxy/errors.ts";
+import { createSidecar } from "../proxy/index.ts";
 import { deferred, openStream, rawExchange, send, WEBSOCKET_UPGRADE } from "./helpers/client.ts";
 import { useTestUpstream } from "./helpers/fixtures.ts";
 import { startSidecar } from "./helpers/sidecar.ts";
@@ -166,6 +167,20 @@ describe("Sidecar.destroy()", () => {
       tool: "slow",
       mcpMethod: "tools/call",
     });
+  });
+
+  it("after close(), listen() is an error and binds nothing, as undici's dispatchers refuse work after close", async () => {
+    const { sidecar, url } = await startSidecar(upstream.url);
+    expect(await sidecar.listen()).toBe(url);
+    await sidecar.close();
+    await expect(sidecar.listen()).rejects.toMatchObject({
+      name: "SidecarClosedError",
+      code: "ERR_MCP_SIDECAR_CLOSED",
+    });
+    await expect(send(new URL("/health", url))).rejects.toThrow(/ECONNREFUSED/);
+    const never = createSidecar(sidecar.config);
+    await never.destroy();
+    await expect(never.listen()).rejects.toThrow("the sidecar was closed");
   });
 
   it("after close() finished, is a no-op with the same outcome", async () => {

@@ -1,5 +1,11 @@
 import { afterEach, describe, expect, it, vi } from "vitest";
-import { countTrailingLineTerminators, SseEventBoundary, startSseKeepalive } from "../proxy/protocol/sse.ts";
+import {
+  countTrailingLineTerminators,
+  SseEventBoundary,
+  sseEventData,
+  sseEvents,
+  startSseKeepalive,
+} from "../proxy/protocol/sse.ts";
 
 function boundaryAfter(...chunks: string[]): boolean {
   const boundary = new SseEventBoundary();
@@ -33,6 +39,24 @@ describe("SseEventBoundary", () => {
 
   it("ignores empty chunks", () => {
     expect(boundaryAfter("data: a\n\n", "")).toBe(true);
+  });
+});
+
+describe("sseEvents and sseEventData", () => {
+  it.each([
+    ["data: a\n\ndata: b\n\n", ["data: a", "data: b", ""]],
+    ["data: a\r\n\r\ndata: b", ["data: a", "data: b"]],
+    ["data: a\r\rdata: b", ["data: a", "data: b"]],
+    // One CRLF is one line end: the event goes on.
+    ["data: a\r\ndata: b\r\n\r\n", ["data: a\r\ndata: b", ""]],
+    ["data: a\n\r\ndata: b", ["data: a", "data: b"]],
+  ])("splits %j into %j", (text, events) => {
+    expect(sseEvents(text)).toEqual(events);
+  });
+
+  it("joins data lines with LF and drops one space after the colon", () => {
+    expect(sseEventData('event: message\r\ndata: {"a":\r\ndata:1}\r\nid: 3')).toBe('{"a":\n1}');
+    expect(sseEventData(": comment\nid: 3")).toBeUndefined();
   });
 });
 

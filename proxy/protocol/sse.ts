@@ -44,9 +44,12 @@ export function countTrailingLineTerminators(text: string): number {
   return count;
 }
 
-/** The events of an SSE text: the parts between blank lines (any two line terminators in a row). */
+/**
+ * The events of an SSE text: the parts between blank lines (any two line terminators in a row). A
+ * CR directly followed by LF is one terminator, never two (WHATWG HTML §9.2.6).
+ */
 export function sseEvents(text: string): string[] {
-  return text.split(/(?:\r\n|\r|\n){2}/);
+  return text.split(/(?:\r\n|\r(?!\n)|\n){2}/);
 }
 
 /** One event's data: its `data:` lines (one optional space after the colon) joined by "\n". */

@@ -7,12 +7,11 @@
 // the agent's ttl_seconds, except for a client that already presents the new API key: that triggers
 // one refreshNow (at most one per 5 s per secret), so it is accepted at once.
 
-import { createHash, randomUUID, timingSafeEqual } from "node:crypto";
-import { mkdir, rename, rm, writeFile } from "node:fs/promises";
-import { dirname } from "node:path";
+import { createHash, timingSafeEqual } from "node:crypto";
 import type { CheckResult } from "../lifecycle/readiness.ts";
 import type { Logger } from "../telemetry/logger.ts";
 import type { AgentClient, AgentResult } from "./agent-client.ts";
+import { SecretFiles } from "./secret-files.ts";
 import { resolveValue, TrackedSecret, versionLabel } from "./secret-state.ts";
 import type { FileDelivery, HeaderDelivery, SecretRef } from "./spec.ts";
 
@@ -70,11 +69,10 @@ export class SecretsRuntime {
   /** [name, value, ...] set on every upstream request: replaced whole, never edited in place. */
   #headers: readonly string[] = [];
   #problems: string[] = [];
-  #fileProblems = new Map<string, string>();
-  #writtenFiles = new Map<string, string>();
   #startupAttempt = 0;
   /** Orders fetches by start (see TrackedSecret.applyCurrent). */
   #fetchSeq = 0;
+  readonly #files: SecretFiles;
   /** Deliveries run one at a time: two would race on the same temp file. */
   #delivering: Promise<void> = Promise.resolve();
 
@@ -88,6 +86,7 @@ export class SecretsRuntime {
     this.#settings = settings;
     this.#logger = logger;
     this.#scheduler = scheduler;
+    this.#files = new SecretFiles(logger);
     const track = (ref: SecretRef, followsPrevious: boolean) => {
       const existing = this.tracked.get(ref.secretId);
       if (existing && (existing.followsPrevious || !followsPrevious)) return;
@@ -258,44 +257,11 @@ export class SecretsRuntime {
     }
     this.#headers = headers;
     this.#problems = problems;
-    await Promise.all(this.#settings.secretFiles.map((delivery) => this.#writeFile(delivery)));
-  }
-
-  /** Atomic: a new file beside the old, mode 0400, renamed over it; a reader never sees half. */
-  async #writeFile(delivery: FileDelivery): Promise<void> {
-    const current = this.tracked.get(delivery.ref.secretId)?.current;
-    if (!current) return;
-    const resolved = resolveValue(current, delivery.ref.jsonKey, false);
-    if (!resolved.ok) {
-      this.#fileProblems.set(
-        delivery.path,
-        `--secret-file ${delivery.path}=${delivery.ref.label} ${resolved.reason}`,
-      );
-      return;
-    }
-    const stamp = `${current.versionId}#${delivery.ref.jsonKey ?? ""}`;
-    if (this.#writtenFiles.get(delivery.path) === stamp) {
-      this.#fileProblems.delete(delivery.path);
-      return;
-    }
-    const temp = `${delivery.path}.${randomUUID()}.tmp`;
-    try {
-      await mkdir(dirname(delivery.path), { recursive: true });
-      await rm(temp, { force: true });
-      await writeFile(temp, resolved.value, { mode: 0o400 });
-      await rename(temp, delivery.path);
-      this.#writtenFiles.set(delivery.path, stamp);
-      this.#fileProblems.delete(delivery.path);
-      this.#logger.info(
-        { file: delivery.path, secret: delivery.ref.label, version: versionLabel(current.versionId) },
-        "secret file written",
-      );
-    } catch (error) {
-      const code = (error as NodeJS.ErrnoException).code ?? (error as Error).message;
-      this.#fileProblems.set(delivery.path, `--secret-file ${delivery.path}: cannot write (${code})`);
-      this.#logger.error({ file: delivery.path, code }, "secret file not written");
-      await rm(temp, { force: true }).catch(() => {});
-    }
+    await Promise.all(
+      this.#settings.secretFiles.map((delivery) =>
+        this.#files.write(delivery, this.tracked.get(delivery.ref.secretId)?.current),
+      ),
+    );
   }
 
   // ---- auth ----
@@ -354,7 +320,7 @@ export class SecretsRuntime {
         );
       }
     }
-    reasons.push(...this.#problems, ...this.#fileProblems.values());
+    reasons.push(...this.#problems, ...this.#files.problems);
     if (reasons.length === 0) return { name: SECRETS_CHECK_NAME, ok: true };
     return { name: SECRETS_CHECK_NAME, ok: false, reason: reasons.join("; ") };
   }

@@ -1,9 +1,9 @@
 // JSON-lines logging through pino (fast, structured, well kept). Secrets never reach a log line:
-// nothing here logs headers or bodies, and session ids are hashed before they are logged.
+// nothing here logs headers or bodies, and session ids are hashed before they are logged
+// (access-log.ts).
 
 import { type DestinationStream, type Logger, pino } from "pino";
 import type { LogLevel } from "../config.ts";
-import { shortHash } from "./short-hash.ts";
 
 export type { Logger } from "pino";
 
@@ -47,10 +47,4 @@ export function createLogger(level: LogLevel, destination?: DestinationStream): 
     },
     destination ?? pino.destination({ dest: 1, sync: true }),
   );
-}
-
-/** A session id is a bearer credential for its session: log only a short hash of it. */
-export function hashSessionId(sessionId: string | undefined): string | undefined {
-  if (sessionId === undefined) return undefined;
-  return shortHash(sessionId);
 }

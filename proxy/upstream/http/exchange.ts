@@ -25,13 +25,6 @@ import {
   streamKindOf,
 } from "../../protocol/outcome.ts";
 import { ResponseCapture } from "../../protocol/response-capture.ts";
-import {
-  SSE_KEEPALIVE_FRAME,
-  SseEventBoundary,
-  type SseKeepaliveTimer,
-  sseRetryFrame,
-  startSseKeepalive,
-} from "../../protocol/sse.ts";
 import type { ExchangeSummary, UpstreamErrorKind } from "../../telemetry/exchange-summary.ts";
 import type { CutExchange } from "../../telemetry/telemetry.ts";
 import {
@@ -42,6 +35,7 @@ import {
   summarize,
 } from "../upstream.ts";
 import { sendBody } from "./request-body.ts";
+import { SseRelay } from "./sse-relay.ts";
 
 /** How long an error answer waits for the rest of a request body, to quote its JSON-RPC id. */
 const BODY_WAIT_MS = 1000;
@@ -78,7 +72,6 @@ export class HttpExchange implements Dispatcher.DispatchHandler, InFlightExchang
   #outcome: ExchangeOutcome | undefined;
   #status = 0;
   #errorCode: string | undefined;
-  #keepalives = 0;
   #upstreamMs: number | undefined;
   #streamKind: StreamKind | undefined;
   #upstreamErrorKind: UpstreamErrorKind | undefined;
@@ -87,10 +80,8 @@ export class HttpExchange implements Dispatcher.DispatchHandler, InFlightExchang
   #message: McpMessageInfo | undefined | null = null;
   /** The start or end of the response, to tell a result from an error (MCP requests only). */
   #response: ResponseCapture | undefined;
-  #sse: SseEventBoundary | undefined;
-  #keepalive: SseKeepaliveTimer | undefined;
-  /** Set when a drain asked an endless stream to close but an upstream event was half written. */
-  #closeAtBoundary: { retryMs: number | undefined } | undefined;
+  /** Set when the response is an event stream. */
+  #sse: SseRelay | undefined;
 
   constructor(request: AdmittedRequest, settings: HttpExchangeSettings, observer: ExchangeObserver) {
     this.#request = request;
@@ -176,37 +167,31 @@ export class HttpExchange implements Dispatcher.DispatchHandler, InFlightExchang
     if (eventStream) {
       this.#streamKind = streamKindOf(req.method ?? "GET", this.kind, head);
       this.#observer.streamOpened(this.#streamKind);
-      this.#sse = new SseEventBoundary();
+      this.#sse = new SseRelay(res, this.#settings.sseKeepaliveMs, () => this.#observer.keepaliveSent());
       // The client must see the stream open before the first event, which may be minutes away.
       res.flushHeaders();
-      this.#keepalive = startSseKeepalive(this.#settings.sseKeepaliveMs, this.#onSilence);
     }
   }
 
   onResponseData(controller: Dispatcher.DispatchController, chunk: Buffer): void {
     const res = this.#request.res;
-    const sse = this.#sse;
-    if (sse !== undefined) {
-      sse.observe(chunk);
-      this.#keepalive?.touch();
-    }
+    this.#sse?.observe(chunk);
     this.#response?.keep(chunk);
     if (!res.write(chunk)) {
       controller.pause();
       res.once("drain", () => controller.resume());
     }
-    if (this.#closeAtBoundary !== undefined && sse?.atBoundary)
-      this.#endEndless(this.#closeAtBoundary.retryMs);
+    this.#sse?.endIfDue();
   }
 
   onResponseEnd(): void {
-    this.#keepalive?.stop();
+    this.#sse?.stop();
     this.#settle("completed");
     this.#request.res.end();
   }
 
   onResponseError(_controller: Dispatcher.DispatchController, error: Error): void {
-    this.#keepalive?.stop();
+    this.#sse?.stop();
     const { req, res } = this.#request;
     const outcome = this.#outcome;
     // Ended from this side (client gone, drain): the upstream request was aborted on purpose.
@@ -250,10 +235,9 @@ export class HttpExchange implements Dispatcher.DispatchHandler, InFlightExchang
   // ---- drain ----
 
   /**
-   * Ends an endless stream cleanly: for an event stream at an event boundary, an SSE `retry:` field
-   * (2025-era GET streams reconnect after it, through the load balancer, to another task; a 2026
-   * listen POST just ends), then the terminating chunk. A half-written upstream event is finished
-   * first. Not a destroy.
+   * Ends an endless stream cleanly, at an event boundary (sse-relay.ts): 2025-era GET streams get an
+   * SSE `retry:` field and reconnect after it, through the load balancer, to another task; a 2026
+   * listen POST just ends. Not a destroy.
    */
   closeEndless(retryMs: number): void {
     const { req, res } = this.#request;
@@ -269,21 +253,7 @@ export class HttpExchange implements Dispatcher.DispatchHandler, InFlightExchang
     }
     // Asked for a stream but answered with a plain body: it ends by itself; ending it here would
     // truncate it. It runs to its end like any call.
-    if (this.#sse === undefined) return;
-    if (!this.#sse.atBoundary) {
-      this.#closeAtBoundary = { retryMs: retry };
-      return;
-    }
-    this.#endEndless(retry);
-  }
-
-  #endEndless(retryMs: number | undefined): void {
-    this.#closeAtBoundary = undefined;
-    this.#keepalive?.stop();
-    this.#override("closed_by_drain");
-    const res = this.#request.res;
-    if (this.#sse !== undefined && retryMs !== undefined) res.end(sseRetryFrame(retryMs));
-    else res.end();
+    this.#sse?.endAtBoundary(retry, () => this.#override("closed_by_drain"));
   }
 
   /** Drain timeout or forced stop: stop now. */
@@ -291,7 +261,7 @@ export class HttpExchange implements Dispatcher.DispatchHandler, InFlightExchang
     const res = this.#request.res;
     if (res.destroyed || res.writableFinished) return;
     this.#override("cut");
-    this.#keepalive?.stop();
+    this.#sse?.stop();
     res.destroy();
   }
 
@@ -322,7 +292,7 @@ export class HttpExchange implements Dispatcher.DispatchHandler, InFlightExchang
       readAnswer: () => response?.answer(),
       upstreamMs: this.#upstreamMs,
       errorCode: this.#errorCode,
-      keepalives: this.#keepalives,
+      keepalives: this.#sse?.keepalives ?? 0,
       streamKind: this.#streamKind,
       upstreamErrorKind: this.#upstreamErrorKind,
     });
@@ -330,17 +300,8 @@ export class HttpExchange implements Dispatcher.DispatchHandler, InFlightExchang
 
   // ---- internals ----
 
-  #onSilence = (): void => {
-    const sse = this.#sse;
-    const res = this.#request.res;
-    if (sse === undefined || !sse.atBoundary || res.writableEnded) return;
-    this.#keepalives++;
-    this.#observer.keepaliveSent();
-    res.write(SSE_KEEPALIVE_FRAME);
-  };
-
   #onClientClose = (): void => {
-    this.#keepalive?.stop();
+    this.#sse?.stop();
     const res = this.#request.res;
     if (!res.writableFinished && this.#outcome === undefined) {
       // The client went away: abort upstream too (in 2026-07-28 that is how a call is cancelled).

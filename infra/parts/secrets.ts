@@ -1,0 +1,61 @@
+// The task's secrets: the SSRF token the agent and the sidecar share, and the clients' API key
+// (created with a random value, an existing secret, or none).
+
+import * as aws from "@pulumi/aws";
+import * as pulumi from "@pulumi/pulumi";
+import * as random from "@pulumi/random";
+import type { AuthSetting } from "../plan.ts";
+
+export interface TaskSecrets {
+  readonly tokenSecret: aws.secretsmanager.Secret;
+  /** Undefined when auth is disabled. */
+  readonly apiKeySecretArn: pulumi.Output<string> | undefined;
+  /** The secret versions: the tasks must not start before them. */
+  readonly prerequisites: pulumi.Resource[];
+}
+
+export function createTaskSecrets(
+  name: string,
+  auth: AuthSetting,
+  opts: pulumi.CustomResourceOptions,
+): TaskSecrets {
+  const token = new random.RandomPassword(`${name}-agent-token`, { length: 48, special: false }, opts);
+  const tokenSecret = new aws.secretsmanager.Secret(
+    `${name}-agent-token`,
+    {
+      description: "SSRF token shared by the Secrets Manager Agent and mcp-sidecar in one task",
+      recoveryWindowInDays: 0,
+    },
+    opts,
+  );
+  const prerequisites: pulumi.Resource[] = [
+    new aws.secretsmanager.SecretVersion(
+      `${name}-agent-token`,
+      { secretId: tokenSecret.id, secretString: token.result },
+      opts,
+    ),
+  ];
+  let apiKeySecretArn: pulumi.Output<string> | undefined;
+  if (auth.mode === "create") {
+    const key = new random.RandomPassword(`${name}-api-key`, { length: 40, special: false }, opts);
+    const secret = new aws.secretsmanager.Secret(
+      `${name}-api-key`,
+      {
+        description:
+          "Clients of this MCP service send it as Authorization: Bearer <value>; rotate it and the running tasks follow",
+      },
+      opts,
+    );
+    prerequisites.push(
+      new aws.secretsmanager.SecretVersion(
+        `${name}-api-key`,
+        { secretId: secret.id, secretString: key.result },
+        opts,
+      ),
+    );
+    apiKeySecretArn = secret.arn;
+  } else if (auth.mode === "existing") {
+    apiKeySecretArn = pulumi.output(auth.secretArn);
+  }
+  return { tokenSecret, apiKeySecretArn, prerequisites };
+}

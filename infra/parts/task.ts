@@ -1,0 +1,89 @@
+// The task definition: the three containers of plan.ts's containerDefinitions, on Fargate, once every
+// image reference, ARN and log group name is known.
+
+import * as aws from "@pulumi/aws";
+import * as pulumi from "@pulumi/pulumi";
+import {
+  type Architecture,
+  containerDefinitions,
+  type InjectedHeader,
+  METRICS_PORT,
+  type ServerContainer,
+  SIDECAR_PORT,
+  type Timing,
+} from "../plan.ts";
+import type { LogGroups, TaskRoles } from "./iam.ts";
+
+export interface TaskInput {
+  readonly timing: Timing;
+  readonly architecture: Architecture;
+  readonly cpu: number;
+  readonly memory: number;
+  readonly sidecarImage: pulumi.Input<string>;
+  readonly agentImage: pulumi.Input<string>;
+  readonly agentHealthCheckCommand: readonly string[] | null | undefined;
+  readonly server: Omit<ServerContainer, "image"> & { readonly image: pulumi.Input<string> };
+  readonly tokenSecretArn: pulumi.Output<string>;
+  readonly apiKeySecretArn: pulumi.Output<string> | undefined;
+  readonly injectHeaders: readonly InjectedHeader[];
+  readonly logGroups: LogGroups;
+  readonly logLevel: string;
+  readonly roles: TaskRoles;
+}
+
+export function createTaskDefinition(
+  name: string,
+  input: TaskInput,
+  opts: pulumi.CustomResourceOptions,
+): aws.ecs.TaskDefinition {
+  const region = aws.getRegionOutput({}, opts).region;
+  const values = {
+    sidecarImage: input.sidecarImage,
+    agentImage: input.agentImage,
+    serverImage: input.server.image,
+    tokenArn: input.tokenSecretArn,
+    apiKeyArn: input.apiKeySecretArn ?? pulumi.output(""),
+    regionName: region,
+    agentLogs: input.logGroups.agent.name,
+    serverLogs: input.logGroups.server.name,
+    sidecarLogs: input.logGroups.sidecar.name,
+  };
+  const containers = pulumi.all(values).apply((resolved) => {
+    // Every value is known by the time the task definition is created.
+    const v = resolved as unknown as Record<keyof typeof values, string>;
+    return JSON.stringify(
+      containerDefinitions({
+        region: v.regionName,
+        timing: input.timing,
+        sidecarImage: v.sidecarImage,
+        agentImage: v.agentImage,
+        ...(input.agentHealthCheckCommand !== undefined
+          ? { agentHealthCheckCommand: input.agentHealthCheckCommand }
+          : {}),
+        server: { ...input.server, image: v.serverImage },
+        sidecarPort: SIDECAR_PORT,
+        metricsPort: METRICS_PORT,
+        tokenSecretArn: v.tokenArn,
+        apiKeySecretArn: v.apiKeyArn || undefined,
+        injectHeaders: input.injectHeaders,
+        logGroups: { agent: v.agentLogs, server: v.serverLogs, sidecar: v.sidecarLogs },
+        logLevel: input.logLevel,
+      }),
+    );
+  });
+  return new aws.ecs.TaskDefinition(
+    `${name}`,
+    {
+      family: name,
+      cpu: String(input.cpu),
+      memory: String(input.memory),
+      networkMode: "awsvpc",
+      requiresCompatibilities: ["FARGATE"],
+      runtimePlatform: { cpuArchitecture: input.architecture, operatingSystemFamily: "LINUX" },
+      executionRoleArn: input.roles.executionRole.arn,
+      taskRoleArn: input.roles.taskRole.arn,
+      containerDefinitions: containers,
+    },
+    opts,
+  );
+}
