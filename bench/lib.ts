@@ -46,9 +46,10 @@ export const sidecarEnv = () => ({ NODE_COMPILE_CACHE: join(workDir(), "node-com
 /** The Node flags of the sidecar image's ENTRYPOINT (a test keeps the two the same). */
 export const SIDECAR_NODE_FLAGS = ["--max-semi-space-size=8"];
 
-export function fillCompileCache(): void {
-  execFileSync(process.execPath, ["proxy/cli.ts", "--version"], {
-    cwd: ROOT,
+/** Fills the compile cache for the sidecar of the checkout at `root` (this one by default). */
+export function fillCompileCache(root = ROOT): void {
+  execFileSync(process.execPath, [join(root, "proxy/cli.ts"), "--version"], {
+    cwd: root,
     env: { ...process.env, ...sidecarEnv() },
     stdio: "ignore",
   });

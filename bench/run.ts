@@ -5,6 +5,7 @@
 //   npm run bench                      all scenarios, 3 runs each
 //   npm run bench -- --runs 5 --seconds 10 --streams 2000 --chart docs/performance.svg
 //   npm run bench -- --only overhead,latency
+//   npm run bench -- --only overhead,startup --baseline ../base   A/B against another checkout
 //
 // Scenarios: 1 overhead (saturated, CPU per request of the proxy process, from /proc);
 // 2 latency at a fixed rate, open loop; 3 MCP end to end with the reference server (JSON and SSE);
@@ -12,10 +13,10 @@
 
 import { spawn } from "node:child_process";
 import { once } from "node:events";
-import { mkdirSync, writeFileSync } from "node:fs";
+import { existsSync, mkdirSync, writeFileSync } from "node:fs";
 import { connect, type Socket } from "node:net";
 import { cpus, totalmem } from "node:os";
-import { join } from "node:path";
+import { join, resolve } from "node:path";
 import { parseArgs } from "node:util";
 import {
   childPids,
@@ -53,7 +54,10 @@ const HELP = `npm run bench -- [options]     the sidecar and nginx against the u
   --streams N       idle SSE streams held open (default 2000)
   --only LIST       comma-separated scenarios: ${SCENARIOS.join(", ")} (default all)
   --chart FILE      also write the ratio chart (SVG)
-  --out FILE        where the JSON results go (default bench/results/<time>.json)`;
+  --out FILE        where the JSON results go (default bench/results/<time>.json)
+  --baseline DIR    also run the sidecar of another checkout (e.g. a git worktree of the previous
+                    commit, with node_modules linked), interleaved in the overhead and start-up
+                    scenarios, and print this sidecar's ratios to it: an A/B in the same run`;
 
 const { values } = parseArgs({
   options: {
@@ -65,6 +69,7 @@ const { values } = parseArgs({
     only: { type: "string" },
     chart: { type: "string" },
     out: { type: "string" },
+    baseline: { type: "string" },
     help: { type: "boolean", short: "h" },
   },
 });
@@ -93,6 +98,13 @@ for (const name of only ?? []) {
   }
 }
 const want = (name: string) => !only || only.has(name);
+const BASELINE = values.baseline === undefined ? undefined : resolve(values.baseline);
+if (BASELINE !== undefined && !existsSync(join(BASELINE, "proxy/cli.ts"))) {
+  process.stderr.write(
+    `bench: --baseline "${values.baseline}" holds no proxy/cli.ts (a checkout of this repository)\n`,
+  );
+  process.exit(2);
+}
 const NODE = process.execPath;
 const results: Record<string, unknown> = {
   machine: {
@@ -108,6 +120,7 @@ const results: Record<string, unknown> = {
     rate: RATE,
     streams: STREAMS,
     pinned: PIN,
+    baseline: BASELINE,
   },
 };
 const table: string[][] = [];
@@ -127,11 +140,11 @@ if (!haveNginx)
 if (!haveWrk)
   process.stderr.write("bench: wrk not found (apt-get install wrk): saturation scenarios are skipped\n");
 
-/** The sidecar's command line, as its image runs it (Node flags first). */
-function sidecarArgs(upstream: string, port: number, extra: string[] = []): string[] {
+/** The sidecar's command line, as its image runs it (Node flags first); `root`: whose sidecar. */
+function sidecarArgs(upstream: string, port: number, extra: string[] = [], root = ROOT): string[] {
   return [
     ...SIDECAR_NODE_FLAGS,
-    "proxy/cli.ts",
+    join(root, "proxy/cli.ts"),
     "--upstream",
     upstream,
     "--port",
@@ -153,8 +166,8 @@ async function startNodeProxy(args: (port: number) => string[], env: Record<stri
   return { child, url: `http://127.0.0.1:${port}`, pid: child.pid as number };
 }
 
-const startSidecar = (upstream: string, extra: string[] = []) =>
-  startNodeProxy((port) => sidecarArgs(upstream, port, extra), sidecarEnv());
+const startSidecar = (upstream: string, extra: string[] = [], root = ROOT) =>
+  startNodeProxy((port) => sidecarArgs(upstream, port, extra, root), sidecarEnv());
 
 async function startUpstream() {
   if (haveNginx) {
@@ -199,9 +212,11 @@ async function overhead() {
   const nginx = haveNginx ? await startNginxProxy(upstream.url) : undefined;
   const naive = await startReferenceProxy("bench/naive-proxy.ts", upstream.url);
   const floor = await startReferenceProxy("bench/floor-proxy.ts", upstream.url);
+  const baseline = BASELINE ? await startSidecar(upstream.url, [], BASELINE) : undefined;
   const targets: { name: string; url: string; pids: number[] }[] = [
     { name: "direct", url: upstream.url, pids: [] },
     { name: "sidecar", url: sidecar.url, pids: [sidecar.pid] },
+    ...(baseline ? [{ name: "baseline", url: baseline.url, pids: [baseline.pid] }] : []),
     ...(nginx ? [{ name: "nginx", url: nginx.url, pids: nginx.pids }] : []),
     { name: "naive", url: naive.url, pids: [naive.pid] },
     { name: "floor", url: floor.url, pids: [floor.pid] },
@@ -258,7 +273,28 @@ async function overhead() {
   };
   reference("naive", "a naive node:http + undici proxy (bench/naive-proxy.ts)");
   reference("floor", "Node moving bytes with no HTTP library (bench/floor-proxy.ts)");
-  await Promise.all([upstream, sidecar, nginx, naive, floor].map((proxy) => stop(proxy?.child)));
+  const base = summary.baseline as { rps: number; cpuUsPerRequest: number } | undefined;
+  if (base) {
+    row(
+      "1 overhead",
+      "CPU per request, baseline sidecar (us)",
+      Number.NaN,
+      base.cpuUsPerRequest,
+      Number.NaN,
+      side.cpuUsPerRequest / base.cpuUsPerRequest,
+      "A/B ratio",
+    );
+    row(
+      "1 overhead",
+      "requests/s, baseline sidecar",
+      Number.NaN,
+      base.rps,
+      Number.NaN,
+      side.rps / base.rps,
+      "A/B ratio",
+    );
+  }
+  await Promise.all([upstream, sidecar, nginx, naive, floor, baseline].map((proxy) => stop(proxy?.child)));
 }
 
 // ---- 2. latency at a fixed rate (open loop) ----
@@ -458,29 +494,64 @@ async function streams() {
 // ---- 5. start-up ----
 async function startup() {
   const upstream = await startUpstream();
-  const times: number[] = [];
-  const rss: number[] = [];
+  const roots = [ROOT, ...(BASELINE ? [BASELINE] : [])];
+  const times = new Map(roots.map((root) => [root, [] as number[]]));
+  const rssOf = new Map(roots.map((root) => [root, [] as number[]]));
   for (let run = 0; run < Math.max(RUNS, 5); run++) {
-    const port = await freePort();
-    const started = performance.now();
-    const child = startQuiet(NODE, sidecarArgs(upstream.url, port, ["--ready-probe", "tcp"]), sidecarEnv());
-    await waitForHttp(`http://127.0.0.1:${port}/ready`);
-    times.push(performance.now() - started);
-    await new Promise((resolve) => setTimeout(resolve, 1000));
-    rss.push(rssBytes(child.pid as number));
-    await stop(child);
+    // Interleaved with the baseline's, when there is one.
+    for (const root of roots) {
+      const port = await freePort();
+      const started = performance.now();
+      const child = startQuiet(
+        NODE,
+        sidecarArgs(upstream.url, port, ["--ready-probe", "tcp"], root),
+        sidecarEnv(),
+      );
+      await waitForHttp(`http://127.0.0.1:${port}/ready`);
+      times.get(root)?.push(performance.now() - started);
+      await new Promise((resolve) => setTimeout(resolve, 1000));
+      rssOf.get(root)?.push(rssBytes(child.pid as number));
+      await stop(child);
+    }
   }
-  results.startup = { toReadyMs: median(times), idleRssMB: median(rss) / 2 ** 20 };
+  const rss = rssOf.get(ROOT) as number[];
+  results.startup = { toReadyMs: median(times.get(ROOT) as number[]), idleRssMB: median(rss) / 2 ** 20 };
   row(
     "5 start-up",
     "process start to /ready 200 (ms)",
     Number.NaN,
-    median(times),
+    median(times.get(ROOT) as number[]),
     Number.NaN,
     Number.NaN,
     "<= 300",
   );
   row("5 start-up", "idle RSS (MB)", Number.NaN, median(rss) / 2 ** 20, Number.NaN, Number.NaN, "<= 70");
+  if (BASELINE) {
+    const baseTimes = median(times.get(BASELINE) as number[]);
+    const baseRss = median(rssOf.get(BASELINE) as number[]);
+    results.startup = {
+      ...(results.startup as object),
+      baseline: { toReadyMs: baseTimes, idleRssMB: baseRss / 2 ** 20 },
+    };
+    row(
+      "5 start-up",
+      "to /ready, baseline sidecar (ms)",
+      Number.NaN,
+      baseTimes,
+      Number.NaN,
+      median(times.get(ROOT) as number[]) / baseTimes,
+      "A/B ratio",
+    );
+    row(
+      "5 start-up",
+      "idle RSS, baseline sidecar (MB)",
+      Number.NaN,
+      baseRss / 2 ** 20,
+      Number.NaN,
+      median(rss) / baseRss,
+      "A/B ratio",
+    );
+  }
   await stop(upstream.child);
 }
 
@@ -556,6 +627,7 @@ function chart(): string {
 stopOnSignals();
 try {
   fillCompileCache();
+  if (BASELINE) fillCompileCache(BASELINE);
   if (want("overhead")) await overhead();
   if (want("latency")) await latency();
   if (want("mcp")) await mcpEndToEnd();

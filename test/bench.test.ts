@@ -59,6 +59,23 @@ describe("bench", () => {
     expect(results.startup.idleRssMB).toBeGreaterThan(0);
   });
 
+  it("runs another checkout's sidecar beside this one with --baseline, and reports the A/B ratios", async () => {
+    const out = `/tmp/mcp-sidecar-bench-test-baseline-${process.pid}.json`;
+    const { stdout } = await run(
+      process.execPath,
+      ["bench/run.ts", "--only", "startup", "--runs", "1", "--baseline", ROOT, "--out", out],
+      { cwd: ROOT },
+    );
+    expect(stdout).toContain("idle RSS, baseline sidecar (MB)");
+    const results = JSON.parse(readFileSync(out, "utf8")) as {
+      settings: { baseline: string };
+      startup: { baseline: { toReadyMs: number; idleRssMB: number } };
+    };
+    rmSync(out);
+    expect(results.settings.baseline).toBe(ROOT.replace(/\/$/, ""));
+    expect(results.startup.baseline.idleRssMB).toBeGreaterThan(0);
+  });
+
   it("refuses a bad flag by name before starting anything, and documents its flags", async () => {
     const refused = (...args: string[]) =>
       run(process.execPath, ["bench/run.ts", ...args], { cwd: ROOT }).then(
@@ -70,6 +87,9 @@ describe("bench", () => {
     expect(bad?.stderr).toContain('--runs "0" is not a whole number >= 1');
     const unknown = await refused("--only", "overheat");
     expect(unknown?.stderr).toContain('--only "overheat" is not a scenario');
+    const notACheckout = await refused("--baseline", "/nonexistent");
+    expect(notACheckout?.code).toBe(2);
+    expect(notACheckout?.stderr).toContain('--baseline "/nonexistent" holds no proxy/cli.ts');
     const { stdout } = await run(process.execPath, ["bench/run.ts", "--help"], { cwd: ROOT });
     for (const flag of [
       "--runs",
@@ -80,6 +100,7 @@ describe("bench", () => {
       "--only",
       "--chart",
       "--out",
+      "--baseline",
     ])
       expect(stdout).toContain(flag);
   });
