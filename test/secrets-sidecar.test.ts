@@ -37,15 +37,32 @@ describe("--auth-secret", () => {
 
     const missing = await send(new URL("/mcp", url), { method: "POST", body: toolCall(1, "echo") });
     expect(missing.status).toBe(401);
+    // RFC 6750 §3.1: no error code when the request carried no credentials.
     expect(missing.headers["www-authenticate"]).toBe('Bearer realm="mcp-sidecar"');
-    expect(missing.json()).toMatchObject({ error: { code: "MCP_SIDECAR_UNAUTHORIZED", status: 401 } });
+    // A JSON-RPC request gets a JSON-RPC error with its id: an MCP client shows the reason.
+    expect(missing.json()).toEqual({
+      jsonrpc: "2.0",
+      id: 1,
+      error: {
+        code: -32000,
+        message: "an API key is required: Authorization: Bearer <key>",
+        data: { code: "MCP_SIDECAR_UNAUTHORIZED", status: 401 },
+      },
+    });
     const wrong = await send(new URL("/mcp", url), {
       method: "POST",
       headers: { authorization: "Bearer nope" },
       body: toolCall(2, "echo"),
     });
     expect(wrong.status).toBe(401);
-    expect(wrong.headers["www-authenticate"]).toBe('Bearer realm="mcp-sidecar", error="invalid_token"');
+    expect(wrong.headers["www-authenticate"]).toBe(
+      'Bearer realm="mcp-sidecar", error="invalid_token", error_description="the API key matches no current or previous version"',
+    );
+    expect(wrong.json()).toMatchObject({ id: 2, error: { data: { code: "MCP_SIDECAR_UNAUTHORIZED" } } });
+    // Not JSON-RPC (a GET stream, a plain body): the sidecar's plain JSON error.
+    const get = await send(new URL("/mcp", url), { headers: { accept: "text/event-stream" } });
+    expect(get.status).toBe(401);
+    expect(get.json()).toMatchObject({ error: { code: "MCP_SIDECAR_UNAUTHORIZED", status: 401 } });
     expect(upstream.seen).toHaveLength(0);
 
     const ok = await send(new URL("/mcp", url), {
@@ -94,6 +111,76 @@ describe("--auth-secret", () => {
         })
       ).status,
     ).toBe(200);
+  });
+});
+
+describe("--auth-secret under a flood of unknown keys", () => {
+  it("accepts a freshly rotated key within about a second of its first use while junk keys arrive at 200/s, with at most one refreshNow per second", async () => {
+    const agent = await startEmulator({ "mcp/api-key": "s3cr3t-before" });
+    const { url, sidecar } = await startSidecar(
+      upstream.url,
+      [
+        "--auth-secret",
+        "mcp/api-key",
+        "--secrets-agent",
+        agent.url.origin,
+        "--ready-probe",
+        "tcp",
+        // The routine poll must not be what finds the new key.
+        "--refresh-interval",
+        "10m",
+      ],
+      { agentToken },
+    );
+    await expect.poll(() => send(new URL("/ready", url)).then((r) => r.status)).toBe(200);
+    const backendGets = () => agent.backend.calls.get("mcp/api-key")?.getSecretValue ?? 0;
+    const getsBefore = backendGets();
+    const call = (key: string) =>
+      send(new URL("/mcp", url), {
+        method: "POST",
+        headers: { authorization: `Bearer ${key}`, "content-type": "application/json" },
+        body: toolCall(1, "echo"),
+      }).then((r) => r.status);
+
+    // Junk at 200 requests/s for 3 s (bounded: 600 requests), each answered (401) within its bound.
+    const started = performance.now();
+    const junk: Promise<number>[] = [];
+    const flood = (async () => {
+      for (let i = 0; i < 600; i++) {
+        junk.push(call(`junk-${i}`));
+        await new Promise((resolve) => setTimeout(resolve, 5));
+      }
+    })();
+    // A second into the flood the key rotates; a client starts using the new key at once.
+    await new Promise((resolve) => setTimeout(resolve, 1000));
+    agent.rotate("mcp/api-key", "s3cr3t-after");
+    const firstUse = performance.now();
+    const firstStatus = await call("s3cr3t-after");
+    const acceptedAfterMs = performance.now() - firstUse;
+    const later = await Promise.all(Array.from({ length: 20 }, () => call("s3cr3t-after")));
+    await flood;
+    const junkStatuses = await Promise.all(junk);
+    const seconds = (performance.now() - started) / 1000;
+    const onDemand = sidecar.secrets?.tracked.get("mcp/api-key")?.onDemandCount ?? 0;
+    const numbers = {
+      acceptedAfterMs: Math.round(acceptedAfterMs),
+      junkRequests: junkStatuses.length,
+      junkPerSecond: Math.round(600 / 3),
+      junkStatuses: [...new Set(junkStatuses)],
+      onDemandRefreshes: onDemand,
+      secretsManagerGets: backendGets() - getsBefore,
+      seconds: Math.round(seconds * 10) / 10,
+    };
+    process.stdout.write(`junk-plus-rotation numbers: ${JSON.stringify(numbers)}\n`);
+    expect(firstStatus).toBe(200);
+    // One refresh interval (1 s) plus one round trip to the agent, at worst.
+    expect(acceptedAfterMs).toBeLessThan(1250);
+    expect(later.every((status) => status === 200)).toBe(true);
+    expect(numbers.junkStatuses).toEqual([401]);
+    // At most one refreshNow per second (each asks for AWSCURRENT and AWSPREVIOUS).
+    expect(onDemand).toBeGreaterThan(0);
+    expect(onDemand).toBeLessThanOrEqual(Math.ceil(seconds) + 1);
+    expect(numbers.secretsManagerGets).toBeLessThanOrEqual(2 * onDemand);
   });
 });
 

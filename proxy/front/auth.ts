@@ -1,11 +1,14 @@
 // The API key check at the front door (--auth-secret). A key that matches a known version passes at
 // once; no key, or a malformed header, gets 401 at once; a key that matches nothing known may be one
 // the agent already serves but the sidecar has not polled yet, so the request waits for an
-// on-demand refresh (secrets/runtime.ts bounds those) and is decided then.
+// on-demand refresh (bounded in time and in waiters: secrets/on-demand.ts) and is decided then.
 
 import { SIDECAR_ERRORS } from "../errors.ts";
 import { writeSidecarError } from "../http/answers.ts";
+import { ANSWER_BODY_WAIT_MS, readBodyPrefix } from "../http/body-prefix.ts";
+import { describeJsonRpc } from "../protocol/jsonrpc.ts";
 import { classifyExchange, type ExchangeKind, type ExchangeOutcome } from "../protocol/outcome.ts";
+import { CAPTURE_LIMIT_BYTES } from "../protocol/response-capture.ts";
 import type { AuthVerdict } from "../secrets/runtime.ts";
 import type { ExchangeSummary } from "../telemetry/exchange-summary.ts";
 import type { CutExchange } from "../telemetry/telemetry.ts";
@@ -20,8 +23,8 @@ import type { InFlight } from "./in-flight.ts";
 /** What the front door needs of the secrets to check a key (secrets/runtime.ts provides it). */
 export interface ApiKeyCheck {
   checkAuthorization(header: string | undefined): AuthVerdict;
-  /** Asks the agent for the key's latest versions; resolves when done (or when not allowed now). */
-  refreshAuthOnDemand(): Promise<void>;
+  /** Waits (bounded) for the agent's latest versions; true when `header`'s key is then accepted. */
+  refreshAuthOnDemand(header: string | undefined): Promise<boolean>;
 }
 
 export interface AuthorizeHooks {
@@ -39,8 +42,16 @@ export function authorize(keys: ApiKeyCheck, request: AdmittedRequest, hooks: Au
   else new AwaitingKey(keys, request, hooks).start();
 }
 
+const MISSING_KEY = "an API key is required: Authorization: Bearer <key>";
+const UNKNOWN_KEY = "the API key matches no current or previous version";
+
+/**
+ * 401, with WWW-Authenticate as RFC 6750 §3 has it: no error code when no key was sent,
+ * `invalid_token` and a description when one was. A JSON-RPC request gets a JSON-RPC error quoting
+ * its id (the body is read, bounded, for it), so an MCP client shows why instead of failing to parse.
+ */
 function refuse(request: AdmittedRequest, presented: boolean, hooks: AuthorizeHooks): void {
-  const { res } = request;
+  const { req, res } = request;
   const spec = SIDECAR_ERRORS.unauthorized;
   let answered = false;
   hooks.inFlight.set(res, null);
@@ -49,20 +60,18 @@ function refuse(request: AdmittedRequest, presented: boolean, hooks: AuthorizeHo
       ownSummary(request, "unauthorized", answered ? spec.status : 0, answered ? spec.code : undefined),
     ),
   );
-  answered = writeSidecarError(
-    res,
-    spec,
-    presented
-      ? "the API key matches no current or previous version"
-      : "an API key is required: Authorization: Bearer <key>",
-    {
-      headers: {
-        "www-authenticate": presented
-          ? 'Bearer realm="mcp-sidecar", error="invalid_token"'
-          : 'Bearer realm="mcp-sidecar"',
-      },
-    },
-  );
+  const text = presented ? UNKNOWN_KEY : MISSING_KEY;
+  const challenge = presented
+    ? `Bearer realm="mcp-sidecar", error="invalid_token", error_description="${UNKNOWN_KEY}"`
+    : 'Bearer realm="mcp-sidecar"';
+  const answer = (body: Buffer | undefined) => {
+    answered = writeSidecarError(res, spec, text, {
+      message: body === undefined ? undefined : describeJsonRpc(body),
+      headers: { "www-authenticate": challenge },
+    });
+  };
+  if (req.method === "POST") void readBodyPrefix(req, CAPTURE_LIMIT_BYTES, ANSWER_BODY_WAIT_MS).then(answer);
+  else answer(undefined);
 }
 
 /** A request whose key matched nothing known, waiting for the on-demand refresh: in flight meanwhile. */
@@ -87,7 +96,7 @@ class AwaitingKey implements InFlightExchange {
     this.#hooks.inFlight.set(this.#request.res, this);
     this.#request.res.once("close", this.#onClose);
     const decide = () => this.#decide();
-    void this.#keys.refreshAuthOnDemand().then(decide, decide);
+    void this.#keys.refreshAuthOnDemand(this.#request.head.authorization).then(decide, decide);
   }
 
   #decide(): void {

@@ -11,7 +11,7 @@ import type { Duplex } from "node:stream";
 import type { SidecarConfig } from "../config.ts";
 import { SIDECAR_ERRORS } from "../errors.ts";
 import { rawSidecarError, writeSidecarError } from "../http/answers.ts";
-import { readBodyPrefix } from "../http/body-prefix.ts";
+import { ANSWER_BODY_WAIT_MS, readBodyPrefix } from "../http/body-prefix.ts";
 import { ensureRequestId, pathOf } from "../http/headers.ts";
 import { createServer } from "../http/node-http.ts";
 import type { DrainPhase } from "../lifecycle/drain.ts";
@@ -24,9 +24,6 @@ import type { AdmittedRequest, ExchangeObserver, Upstream } from "../upstream/up
 import { type ApiKeyCheck, authorize } from "./auth.ts";
 import type { InFlight } from "./in-flight.ts";
 import { answerJson, type OwnEndpoints } from "./own-endpoints.ts";
-
-/** How long a 503 while draining waits for the request body, to quote its JSON-RPC id. */
-const DRAIN_BODY_WAIT_MS = 1000;
 
 export type FrontDoorConfig = Pick<
   SidecarConfig,
@@ -225,10 +222,8 @@ export class FrontDoor implements ExchangeObserver {
    */
   async #answerDraining(req: IncomingMessage, res: ServerResponse): Promise<void> {
     this.#own(req, res, "rejected");
-    // The JSON-RPC id is worth a short wait for the body, not the drain: a stalled upload gets its
-    // 503 without an id after DRAIN_BODY_WAIT_MS.
     const body =
-      req.method === "POST" ? await readBodyPrefix(req, CAPTURE_LIMIT_BYTES, DRAIN_BODY_WAIT_MS) : undefined;
+      req.method === "POST" ? await readBodyPrefix(req, CAPTURE_LIMIT_BYTES, ANSWER_BODY_WAIT_MS) : undefined;
     if (res.destroyed) return;
     this.#parts.telemetry.refusedWhileDraining(req.method, req.url);
     writeSidecarError(res, SIDECAR_ERRORS.draining, "sidecar is draining; retry on another instance", {

@@ -5,6 +5,13 @@
 import type { IncomingMessage } from "node:http";
 
 /**
+ * How long an answer the sidecar gives itself (an upstream failure, a 401, a 503 while draining)
+ * waits for the rest of the request body, to quote its JSON-RPC id: worth a short wait, not an
+ * unbounded one; a stalled upload gets its answer without the id.
+ */
+export const ANSWER_BODY_WAIT_MS = 1000;
+
+/**
  * Chunks of a body up to `limit` bytes, as the buffers already read (no copies). Past the limit
  * nothing is kept: a body that large is not a message whose id the sidecar could quote anyway.
  */

@@ -4,13 +4,15 @@
 //
 // Why poll without refreshNow: the agent's cache answers routine polls for free; refreshNow costs a
 // billed Secrets Manager call each time. A rotation therefore shows within --refresh-interval plus
-// the agent's ttl_seconds, except for a client that already presents the new API key: that triggers
-// one refreshNow (at most one per 5 s per secret), so it is accepted at once.
+// the agent's ttl_seconds, except for a client that already presents the new API key: that waits
+// for an on-demand refreshNow (on-demand.ts: at most one per second per secret, however many
+// unknown keys arrive), so it is accepted within about a second.
 
 import { createHash, timingSafeEqual } from "node:crypto";
 import type { CheckResult } from "../lifecycle/readiness.ts";
 import type { Logger } from "../telemetry/logger.ts";
 import type { AgentClient, AgentResult } from "./agent-client.ts";
+import { OnDemandRefresh } from "./on-demand.ts";
 import { SecretFiles } from "./secret-files.ts";
 import { resolveValue, TrackedSecret, versionLabel } from "./secret-state.ts";
 import type { FileDelivery, HeaderDelivery, SecretRef } from "./spec.ts";
@@ -42,8 +44,6 @@ export interface SecretsSettings {
 }
 
 export const SECRETS_CHECK_NAME = "secrets";
-/** At most one on-demand refreshNow per secret in this window. */
-export const ON_DEMAND_MIN_INTERVAL_MS = 5000;
 const STARTUP_BACKOFF_BASE_MS = 200;
 const STARTUP_BACKOFF_CAP_MS = 10_000;
 const HEADER_VALUE = /^[\t\x20-\x7e\x80-\xff]*$/;
@@ -63,7 +63,8 @@ export class SecretsRuntime {
   #timer: unknown;
   #stopped = false;
   #cycle: Promise<void> | undefined;
-  #onDemand = new Map<string, Promise<void>>();
+  /** On-demand refreshes of the --auth-secret, when there is one. */
+  readonly #onDemand: OnDemandRefresh | undefined;
   /** Digests of every API key a client may present right now. */
   #acceptedKeys: Buffer[] = [];
   /** [name, value, ...] set on every upstream request: replaced whole, never edited in place. */
@@ -95,6 +96,14 @@ export class SecretsRuntime {
     if (settings.authSecret) track(settings.authSecret, true);
     for (const delivery of settings.injectHeaders) track(delivery.ref, false);
     for (const delivery of settings.secretFiles) track(delivery.ref, false);
+    const auth = settings.authSecret && this.tracked.get(settings.authSecret.secretId);
+    if (auth) {
+      this.#onDemand = new OnDemandRefresh(() => {
+        auth.lastOnDemandAt = this.#scheduler.now();
+        auth.onDemandCount++;
+        return this.#refresh(auth, true).then((changed) => (changed ? this.#deliver() : undefined));
+      }, scheduler);
+    }
   }
 
   get configured(): boolean {
@@ -123,6 +132,7 @@ export class SecretsRuntime {
 
   stop(): void {
     this.#stopped = true;
+    this.#onDemand?.stop();
     if (this.#timer !== undefined) this.#scheduler.clearTimeout(this.#timer);
     this.#timer = undefined;
   }
@@ -130,7 +140,7 @@ export class SecretsRuntime {
   /** Resolves when the poll cycle under way (if any) is done: for tests on a manual clock. */
   async settled(): Promise<void> {
     while (this.#cycle) await this.#cycle;
-    await Promise.all(this.#onDemand.values());
+    await this.#onDemand?.settled();
   }
 
   // ---- polling ----
@@ -278,25 +288,12 @@ export class SecretsRuntime {
   }
 
   /**
-   * A key no known version matches: ask the agent with refreshNow (both stages), at most once per
-   * 5 s per secret; callers arriving meanwhile share the refresh under way.
+   * A key no known version matches: waits (bounded) for an on-demand refreshNow of both stages and
+   * resolves true when the key is then accepted. See on-demand.ts for the bounds.
    */
-  refreshAuthOnDemand(): Promise<void> {
-    const auth = this.#settings.authSecret;
-    if (!auth) return Promise.resolve();
-    const secret = this.tracked.get(auth.secretId) as TrackedSecret;
-    const pending = this.#onDemand.get(secret.secretId);
-    if (pending) return pending;
-    const now = this.#scheduler.now();
-    if (secret.lastOnDemandAt !== undefined && now - secret.lastOnDemandAt < ON_DEMAND_MIN_INTERVAL_MS)
-      return Promise.resolve();
-    secret.lastOnDemandAt = now;
-    secret.onDemandCount++;
-    const refresh = this.#refresh(secret, true)
-      .then((changed) => (changed ? this.#deliver() : undefined))
-      .finally(() => this.#onDemand.delete(secret.secretId));
-    this.#onDemand.set(secret.secretId, refresh);
-    return refresh;
+  refreshAuthOnDemand(header: string | undefined): Promise<boolean> {
+    if (this.#onDemand === undefined) return Promise.resolve(false);
+    return this.#onDemand.wait(() => this.checkAuthorization(header) === "ok");
   }
 
   // ---- readiness ----

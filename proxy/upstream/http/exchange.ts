@@ -13,7 +13,7 @@ import type { Readable } from "node:stream";
 import type { Dispatcher } from "undici";
 import { SIDECAR_ERRORS, type SidecarErrorSpec } from "../../errors.ts";
 import { writeSidecarError } from "../../http/answers.ts";
-import type { BodyPrefix } from "../../http/body-prefix.ts";
+import { ANSWER_BODY_WAIT_MS, type BodyPrefix } from "../../http/body-prefix.ts";
 import { clientResponseHeaders } from "../../http/headers.ts";
 import { classifyTransportError, type TransportFailure } from "../../http/transport-errors.ts";
 import { describeJsonRpc, type McpMessageInfo } from "../../protocol/jsonrpc.ts";
@@ -36,9 +36,6 @@ import {
 } from "../upstream.ts";
 import { sendBody } from "./request-body.ts";
 import { SseRelay } from "./sse-relay.ts";
-
-/** How long an error answer waits for the rest of a request body, to quote its JSON-RPC id. */
-const BODY_WAIT_MS = 1000;
 
 /** What the client is told when the upstream fails before answering, by how it failed. */
 const UNREACHABLE: readonly [SidecarErrorSpec, UpstreamErrorKind] = [
@@ -226,7 +223,7 @@ export class HttpExchange implements Dispatcher.DispatchHandler, InFlightExchang
     const body = this.#body;
     if (body === undefined || body.settled || req.complete || req.destroyed) answer();
     else {
-      body.whenSettled(BODY_WAIT_MS, answer);
+      body.whenSettled(ANSWER_BODY_WAIT_MS, answer);
       // undici destroyed the body it was fed, which may have paused `req`: let the rest arrive.
       req.resume();
     }
