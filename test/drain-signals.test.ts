@@ -7,6 +7,7 @@ import {
   StreamableHTTPClientTransport as Sdk2Transport,
 } from "@modelcontextprotocol/client";
 import { Client } from "@modelcontextprotocol/sdk/client/index.js";
+import { SSEClientTransport } from "@modelcontextprotocol/sdk/client/sse.js";
 import { StreamableHTTPClientTransport } from "@modelcontextprotocol/sdk/client/streamableHttp.js";
 import { Agent } from "undici";
 import { afterEach, describe, expect, it } from "vitest";
@@ -333,6 +334,77 @@ describe("drain on SIGTERM (real processes)", () => {
     expect(results.filter(Boolean)).toHaveLength(20);
     expect(progressSeen).toBeGreaterThanOrEqual(20 * 3);
     expect(code).toBe(0);
+    await Promise.all(clients.map((client) => client.close()));
+  }, 60_000);
+
+  it("legacy HTTP+SSE (server-everything sse): answers due on the GET stream arrive before it ends, later POSTs get 503, exit 0", async () => {
+    const port = await freePort();
+    const everything = startProcess(
+      process.execPath,
+      [`${ROOT}node_modules/@modelcontextprotocol/server-everything/dist/index.js`, "sse"],
+      { env: { PORT: String(port) } },
+    );
+    await everything.waitForLine((line) => line.includes("running on port"));
+    const sidecar = await startSidecarProcess(["--upstream", `http://127.0.0.1:${port}`]);
+    const sseUrl = new URL("/sse", sidecar.url);
+    // SDK 1.x legacy clients: each POST gets 202, its answer comes on the client's GET stream.
+    const clients = await Promise.all(
+      Array.from({ length: 10 }, async () => {
+        const client = new Client({ name: "drain-legacy", version: "1.0.0" });
+        client.onerror = () => {};
+        await client.connect(new SSEClientTransport(sseUrl));
+        return client;
+      }),
+    );
+    // One raw stream too, to see exactly how it ends.
+    const raw = await openStream(sseUrl);
+    const endpoint = (await raw.waitFor((t) => /event: endpoint\r?\ndata: (\S+)/.test(t))).match(
+      /event: endpoint\r?\ndata: (\S+)/,
+    )?.[1] as string;
+    const post = (id: number, name: string, args: Record<string, unknown>) =>
+      fresh(new URL(endpoint, sidecar.url), {
+        method: "POST",
+        headers: { "content-type": "application/json" },
+        body: JSON.stringify({ jsonrpc: "2.0", id, method: "tools/call", params: { name, arguments: args } }),
+      });
+    await post(0, "echo", { message: "hello" });
+    await raw.waitFor((t) => t.includes('"id":0'));
+    let progressSeen = 0;
+    const firstProgress = Promise.withResolvers<void>();
+    const calls = clients.map((client) =>
+      client
+        .callTool(
+          { name: "trigger-long-running-operation", arguments: { duration: 2, steps: 4 } },
+          undefined,
+          {
+            onprogress: () => {
+              if (++progressSeen === 1) firstProgress.resolve();
+            },
+          },
+        )
+        .then(
+          (result) => (result.content as { text: string }[])[0]?.text.includes("completed") ?? false,
+          () => false,
+        ),
+    );
+    expect((await post(77, "trigger-long-running-operation", { duration: 2, steps: 2 })).status).toBe(202);
+    await firstProgress.promise; // the calls are under way, their answers still due on the streams
+    sidecar.proc.kill("SIGTERM");
+    await sidecar.proc.waitForLine((line) => jsonLine(line)?.msg === "drain started");
+    // New work on a draining legacy session is refused, cleanly.
+    const late = await post(78, "echo", { message: "late" });
+    expect(late.status).toBe(503);
+    expect(late.json()).toMatchObject({ id: 78, error: { data: { code: "MCP_SIDECAR_DRAINING" } } });
+    const results = await Promise.all(calls);
+    const rawText = await raw.ended;
+    const { code } = await sidecar.proc.exited;
+    expect(results.filter(Boolean)).toHaveLength(10);
+    // The raw stream got its answer, then a retry: field, then its end: nothing cut.
+    expect(rawText).toMatch(/"result":.*"id":77}/);
+    expect(rawText.indexOf('"id":77')).toBeLessThan(rawText.lastIndexOf("retry: 2000"));
+    expect(rawText.endsWith("retry: 2000\n\n")).toBe(true);
+    expect(code).toBe(0);
+    expect(logLine(sidecar.proc, "sidecar stopped")).toMatchObject({ reason: "drained", cut: 0 });
     await Promise.all(clients.map((client) => client.close()));
   }, 60_000);
 

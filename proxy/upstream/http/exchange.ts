@@ -17,6 +17,7 @@ import { ANSWER_BODY_WAIT_MS, type BodyPrefix } from "../../http/body-prefix.ts"
 import { clientResponseHeaders } from "../../http/headers.ts";
 import { classifyTransportError, type TransportFailure } from "../../http/transport-errors.ts";
 import { describeJsonRpc, type McpMessageInfo } from "../../protocol/jsonrpc.ts";
+import { LegacyPost, type LegacySessions, type LegacyStream } from "../../protocol/legacy-sse.ts";
 import {
   classifyExchange,
   type ExchangeKind,
@@ -54,6 +55,8 @@ export interface HttpExchangeSettings {
   readonly upstreamHeadersTimeoutMs: number;
   /** The upstream refused the connection: readiness should know before its next probe. */
   readonly onRefused: () => void;
+  /** The legacy HTTP+SSE sessions open through this upstream (drained by call). */
+  readonly legacy: LegacySessions;
 }
 
 class ExchangeAbortedError extends Error {
@@ -79,6 +82,10 @@ export class HttpExchange implements Dispatcher.DispatchHandler, InFlightExchang
   #response: ResponseCapture | undefined;
   /** Set when the response is an event stream. */
   #sse: SseRelay | undefined;
+  /** A legacy HTTP+SSE GET stream: the requests posted to its session, answered on it. */
+  #legacyStream: LegacyStream | undefined;
+  /** A POST to a legacy session, whose answers are due on the session's stream. */
+  #legacyPost: LegacyPost | undefined;
 
   constructor(request: AdmittedRequest, settings: HttpExchangeSettings, observer: ExchangeObserver) {
     this.#request = request;
@@ -101,10 +108,13 @@ export class HttpExchange implements Dispatcher.DispatchHandler, InFlightExchang
       );
       return;
     }
+    const legacy = req.method === "POST" ? this.#settings.legacy.streamFor(req.url ?? "/") : undefined;
+    if (legacy !== undefined) this.#legacyPost = new LegacyPost(legacy);
     this.#body = sendBody(req, head, this.#settings.maxBodyBytes, {
       dispatch: (body) => this.#dispatch(body),
       tooLarge: () => this.#settle("body_too_large"),
       ended: () => this.#outcome !== undefined,
+      complete: () => this.#legacyPost?.posted(this.#readMessage()?.ids ?? []),
     });
   }
 
@@ -156,6 +166,7 @@ export class HttpExchange implements Dispatcher.DispatchHandler, InFlightExchang
     const { req, res, head } = this.#request;
     this.#upstreamMs = performance.now() - this.#request.startedAt;
     this.#status = statusCode;
+    if (statusCode >= 300) this.#legacyPost?.failed();
     const { headers, eventStream } = clientResponseHeaders((controller.rawHeaders ?? []) as Buffer[]);
     if (statusMessage) res.writeHead(statusCode, statusMessage, headers);
     else res.writeHead(statusCode, headers);
@@ -165,6 +176,7 @@ export class HttpExchange implements Dispatcher.DispatchHandler, InFlightExchang
       this.#streamKind = streamKindOf(req.method ?? "GET", this.kind, head);
       this.#observer.streamOpened(this.#streamKind);
       this.#sse = new SseRelay(res, this.#settings.sseKeepaliveMs, () => this.#observer.keepaliveSent());
+      if (this.#streamKind === "legacy_sse") this.#legacyStream = this.#settings.legacy.open(req.url ?? "/");
       // The client must see the stream open before the first event, which may be minutes away.
       res.flushHeaders();
     }
@@ -178,6 +190,8 @@ export class HttpExchange implements Dispatcher.DispatchHandler, InFlightExchang
       controller.pause();
       res.once("drain", () => controller.resume());
     }
+    // After the write: an answer that lets a drain end the stream has reached the client first.
+    this.#legacyStream?.feed(chunk);
     this.#sse?.endIfDue();
   }
 
@@ -189,6 +203,7 @@ export class HttpExchange implements Dispatcher.DispatchHandler, InFlightExchang
 
   onResponseError(_controller: Dispatcher.DispatchController, error: Error): void {
     this.#sse?.stop();
+    this.#legacyPost?.failed();
     const { req, res } = this.#request;
     const outcome = this.#outcome;
     // Ended from this side (client gone, drain): the upstream request was aborted on purpose.
@@ -250,7 +265,12 @@ export class HttpExchange implements Dispatcher.DispatchHandler, InFlightExchang
     }
     // Asked for a stream but answered with a plain body: it ends by itself; ending it here would
     // truncate it. It runs to its end like any call.
-    this.#sse?.endAtBoundary(retry, () => this.#override("closed_by_drain"));
+    const sse = this.#sse;
+    if (sse === undefined) return;
+    const end = () => sse.endAtBoundary(retry, () => this.#override("closed_by_drain"));
+    // A legacy stream carries the answers to what was posted to its session: those first.
+    if (this.#legacyStream !== undefined) this.#legacyStream.whenAnswered(end);
+    else end();
   }
 
   /** Drain timeout or forced stop: stop now. */
@@ -299,6 +319,7 @@ export class HttpExchange implements Dispatcher.DispatchHandler, InFlightExchang
 
   #onClientClose = (): void => {
     this.#sse?.stop();
+    this.#legacyStream?.close();
     const res = this.#request.res;
     if (!res.writableFinished && this.#outcome === undefined) {
       // The client went away: abort upstream too (in 2026-07-28 that is how a call is cancelled).

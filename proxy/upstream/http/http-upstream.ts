@@ -6,6 +6,7 @@ import type { SidecarConfig } from "../../config.ts";
 import { Client, Pool } from "../../deps.ts";
 import { type ForwardedFor, prepareUpstreamRequest, type UpstreamRequestHead } from "../../http/headers.ts";
 import { CachedCheck, type CheckResult } from "../../lifecycle/readiness.ts";
+import { LegacySessions } from "../../protocol/legacy-sse.ts";
 import type { AdmittedRequest, ExchangeObserver, InFlightExchange, Upstream } from "../upstream.ts";
 import { HttpExchange, type HttpExchangeSettings } from "./exchange.ts";
 import { probeUpstream } from "./probe.ts";
@@ -83,6 +84,7 @@ export class HttpUpstream implements Upstream {
       maxBodyBytes: config.maxBodyBytes,
       upstreamHeadersTimeoutMs: config.upstreamHeadersTimeoutMs,
       onRefused: () => this.#check.invalidate(),
+      legacy: new LegacySessions(),
     };
   }
 

@@ -18,6 +18,8 @@ export interface BodyHooks {
   tooLarge(): void;
   /** True when the exchange already ended, so a small body that completes is not sent. */
   ended(): boolean;
+  /** The whole body is in (before a buffered body is sent on). */
+  complete(): void;
 }
 
 /**
@@ -44,6 +46,7 @@ export function sendBody(
     req.on("data", (chunk: Buffer) => prefix.take(chunk));
     req.once("end", () => {
       prefix.end();
+      hooks.complete();
       if (!hooks.ended()) hooks.dispatch(prefix.bytes ?? null);
     });
     return prefix;
@@ -59,7 +62,12 @@ export function sendBody(
     prefix.take(chunk);
     return true;
   };
-  hooks.dispatch(new RequestBodySource(req, take, () => prefix.end()));
+  hooks.dispatch(
+    new RequestBodySource(req, take, () => {
+      prefix.end();
+      hooks.complete();
+    }),
+  );
   return prefix;
 }
 
