@@ -114,7 +114,9 @@ describe("npm start: stopping", () => {
     const { stack, pids, mcp, apiKey } = await readyStack();
     const { call } = await slowCallInFlight(stack, mcp, apiKey, 1500);
     process.kill(-(stack.child.pid as number), "SIGINT");
-    // npm forwards the SIGINT it got to its child: the same Ctrl-C reaches the stack twice.
+    // npm forwards the SIGINT it got to its child: the same Ctrl-C reaches the stack again, once
+    // the stack has handled the first (sent at once, the kernel would merge the two).
+    await stack.waitForLine((l) => l.startsWith("local-stack: stopping"), "the stack stopping");
     process.kill(stack.child.pid as number, "SIGINT");
     const body = await call;
     expect(body).toContain('"result"');
@@ -142,7 +144,11 @@ describe("npm start: stopping", () => {
     process.kill(-(stack.child.pid as number), "SIGINT");
     await stack.waitForLine((l) => l.includes("Ctrl-C again kills every process now"));
     process.kill(-(stack.child.pid as number), "SIGINT");
+    const forced = performance.now();
     expect((await stack.exited).code).toBe(1);
+    // Killed, not drained: otherwise the sidecar's drain timeout (25 s) would have ended the call.
+    expect(performance.now() - forced).toBeLessThan(5000);
+    expect(logOf(stack, "sidecar", "sidecar stopped")).toBe(-1);
     await expect(call).rejects.toThrow();
     for (const pid of pids) expect(alive(pid), `pid ${pid}`).toBe(false);
   });
