@@ -32,15 +32,20 @@ ${REPEAT_WINDOW_MS / 1000} s or more after the first, kills every process at onc
 
 const PORT_FLAGS = { sidecar: "port", server: "server-port", agent: "agent-port" } as const;
 
-const { values } = parseArgs({
-  options: {
-    port: { type: "string", default: "8080" },
-    "server-port": { type: "string", default: "3000" },
-    "agent-port": { type: "string", default: "2773" },
-    check: { type: "boolean", default: false },
-    help: { type: "boolean", short: "h" },
-  },
-});
+const OPTIONS = {
+  port: { type: "string", default: "8080" },
+  "server-port": { type: "string", default: "3000" },
+  "agent-port": { type: "string", default: "2773" },
+  check: { type: "boolean", default: false },
+  help: { type: "boolean", short: "h" },
+} as const;
+let values: ReturnType<typeof parseArgs<{ options: typeof OPTIONS }>>["values"];
+try {
+  ({ values } = parseArgs({ options: OPTIONS }));
+} catch (error) {
+  process.stderr.write(`local-stack: ${(error as Error).message} (see npm start -- --help)\n`);
+  process.exit(2);
+}
 if (values.help) {
   process.stdout.write(`${HELP}\n`);
   process.exit(0);

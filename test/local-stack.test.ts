@@ -109,6 +109,18 @@ const logOf = (stack: Started, child: string, msg: string) =>
     (l) => l.startsWith(`[${child}] `) && jsonLine(l.slice(child.length + 3))?.msg === msg,
   );
 
+describe("npm start: flags", () => {
+  it.each([
+    [["--server-port", "http"], '--server-port "http" is not a port'],
+    [["--bogus"], "Unknown option '--bogus'"],
+  ])("%j: exits 2 naming the flag, before starting anything", async (args, message) => {
+    const proc = startProcess(process.execPath, ["scripts/local-stack.ts", ...args]);
+    expect((await proc.exited).code).toBe(2);
+    expect(proc.lines.join("\n")).toContain(message);
+    expect(childPids(proc)).toEqual([]);
+  });
+});
+
 describe("npm start: stopping", () => {
   it("Ctrl-C (SIGINT to the whole group, and again from npm) lets a call in flight finish, stops the sidecar before the rest, exits 0, leaves no process", async () => {
     const { stack, pids, mcp, apiKey } = await readyStack();
