@@ -118,8 +118,10 @@ async function run(args: readonly string[]): Promise<number> {
   try {
     await sidecar.listen();
   } catch (error) {
-    logger.fatal({ err: error }, "cannot listen");
-    await sidecar.destroy();
+    // The last lifecycle line, with the code the process exits with. No destroy(): nothing runs yet
+    // that process.exit leaves behind, and its "sidecar stopped" line would report the drain's
+    // exitCode 0 (nothing was in flight) for a process that exits 1.
+    logger.fatal({ err: error, exitCode: 1 }, "cannot listen");
     return 1;
   }
   const outcome = await sidecar.finished;

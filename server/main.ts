@@ -7,7 +7,7 @@
 // upstream's own Host), and a browser Origin must be listed explicitly.
 
 import { randomUUID } from "node:crypto";
-import type { Server } from "node:http";
+import { createServer, type Server } from "node:http";
 import { parseArgs } from "node:util";
 import { createMcpExpressApp } from "@modelcontextprotocol/sdk/server/express.js";
 import { StreamableHTTPServerTransport } from "@modelcontextprotocol/sdk/server/streamableHttp.js";
@@ -224,7 +224,10 @@ app.all("/mcp", (req: Request, res: Response) => {
   });
 });
 
-const httpServer: Server = app.listen(settings.port, settings.host, () => {
+// Not app.listen(port, host, callback): Express 5 calls that callback on a listen error too, so a
+// taken port logged "listening" before "cannot listen".
+const httpServer: Server = createServer(app);
+httpServer.once("listening", () => {
   const address = httpServer.address();
   const port = typeof address === "object" && address ? address.port : settings.port;
   log("listening", {
@@ -234,10 +237,11 @@ const httpServer: Server = app.listen(settings.port, settings.host, () => {
     jsonResponse: settings.jsonResponse,
   });
 });
-httpServer.on("error", (error) => {
-  log("cannot listen", { error: error.message });
+httpServer.on("error", (error: NodeJS.ErrnoException) => {
+  log("cannot listen", { host: settings.host, port: settings.port, code: error.code, error: error.message });
   process.exit(1);
 });
+httpServer.listen(settings.port, settings.host);
 // Long tool calls and event streams: no request or socket timeout may cut them.
 httpServer.requestTimeout = 0;
 httpServer.keepAliveTimeout = 65_000;

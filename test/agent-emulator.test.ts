@@ -567,7 +567,7 @@ describe("the agent-emulator command", () => {
     expect(proc.lines.join("\n")).toContain('agent-emulator: --connection-lifetime "soon" is not a duration');
   });
 
-  it("rotate makes a new AWSCURRENT in the file; the running emulator (ttl 0) serves it next", async () => {
+  it("rotate makes a new AWSCURRENT beside the file; the running emulator (ttl 0) logs the reload and serves it next", async () => {
     const dir = await mkdtemp(join(tmpdir(), "emu-"));
     const secrets = join(dir, "secrets.yaml");
     await writeFile(secrets, "secrets:\n  mcp/api-key: s3cr3t-first\n");

@@ -62,9 +62,17 @@ describe("mcp-sidecar", () => {
       server.url.port,
     ]);
     expect((await proc.exited).code).toBe(1);
-    expect(
-      proc.lines.map(jsonLine).some((line) => line?.level === "fatal" && line.msg === "cannot listen"),
-    ).toBe(true);
+    const lines = proc.lines.map(jsonLine);
+    const fatal = lines.find((line) => line?.level === "fatal" && line.msg === "cannot listen");
+    expect(fatal).toMatchObject({
+      exitCode: 1,
+      err: {
+        message: expect.stringContaining(`EADDRINUSE: address already in use 127.0.0.1:${server.url.port}`),
+      },
+    });
+    // The last lifecycle line tells the truth: nothing claims a clean stop for a process exiting 1.
+    expect(lines.filter((line) => line?.exitCode !== undefined && line.exitCode !== 1)).toEqual([]);
+    expect(lines.at(-1)).toBe(fatal);
   });
 
   it("idle, with a 60 s drain timeout: SIGTERM exits 0 at once, without waiting for any timer", async () => {
@@ -124,6 +132,18 @@ describe("reference server", () => {
     const proc = node("server/main.ts", ["--port", "seventy"]);
     expect((await proc.exited).code).toBe(2);
     expect(proc.lines.join("\n")).toContain("--port");
+  });
+
+  it("with its port taken, exits 1 naming the port, and never logs listening", async () => {
+    const taken = await startReferenceServer();
+    const proc = node("server/main.ts", ["--port", taken.url.port]);
+    expect((await proc.exited).code).toBe(1);
+    const lines = proc.lines.map(jsonLine);
+    expect(lines.some((line) => line?.msg === "listening")).toBe(false);
+    expect(lines.find((line) => line?.msg === "cannot listen")).toMatchObject({
+      port: Number(taken.url.port),
+      code: "EADDRINUSE",
+    });
   });
 
   it("answers /health, and exits 0 on SIGTERM", async () => {

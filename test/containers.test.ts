@@ -3,13 +3,15 @@
 // docker-compose.yml parsed and checked against the images and the sidecar's own configuration.
 // The images themselves are built and run by scripts/container-proof.sh (npm run containers).
 
-import { execFileSync } from "node:child_process";
-import { existsSync, readFileSync } from "node:fs";
+import { execFileSync, spawnSync } from "node:child_process";
+import { existsSync, readFileSync, statSync } from "node:fs";
+import { join, posix } from "node:path";
 import { DockerfileParser, type Instruction } from "dockerfile-ast";
 import { describe, expect, it } from "vitest";
 import { parse as parseYaml } from "yaml";
 import { readAgentConfig } from "../agent/emulator/config.ts";
 import { parseSecretsDocument } from "../agent/emulator/secrets-file.ts";
+import { stateFileFor } from "../agent/emulator/secrets-source.ts";
 import { parseConfig } from "../proxy/config.ts";
 import { node, ROOT } from "./helpers/processes.ts";
 
@@ -236,6 +238,32 @@ describe("docker-compose.yml", () => {
   const env = (service: Record<string, unknown> | undefined) =>
     (service?.environment ?? {}) as Record<string, string>;
 
+  /** The agent's secrets mount: host directory, container directory, and the template inside. */
+  const secretsMount = () => {
+    const volumes = agent.volumes as string[];
+    expect(volumes).toHaveLength(1);
+    const [hostDir = "", containerDir = "", mode] = (volumes[0] as string).split(":");
+    expect(mode).toBe("ro");
+    const command = agent.command as string[];
+    const secretsPath = command[command.indexOf("--secrets") + 1] as string;
+    expect(posix.dirname(secretsPath)).toBe(containerDir);
+    return { hostDir, template: posix.join(hostDir, posix.basename(secretsPath)) };
+  };
+
+  it("mounts the directory of the secrets, so a rotation (a rename inside it) reaches the agent; the template is tracked, its rotations are not", () => {
+    const { hostDir, template } = secretsMount();
+    // A bind mount of a single file keeps the inode it was given: a rename beside it never shows.
+    expect(statSync(join(ROOT, hostDir)).isDirectory()).toBe(true);
+    const git = (...args: string[]) => spawnSync("git", args, { cwd: ROOT, encoding: "utf8" }).status;
+    expect(git("ls-files", "--error-unmatch", template)).toBe(0);
+    // Where rotate writes: ignored, so rotating under compose never dirties the checkout.
+    const state = stateFileFor(template);
+    expect(posix.dirname(state)).toBe(posix.dirname(template));
+    expect(git("check-ignore", "--quiet", state)).toBe(0);
+    expect(git("check-ignore", "--quiet", `${state}.tmp-12345`)).toBe(0);
+    expect(git("check-ignore", "--quiet", template)).toBe(1);
+  });
+
   it("has the three services of the ECS task, built from the project's Dockerfiles", () => {
     expect(Object.keys(compose.services).sort()).toEqual(["agent", "server", "sidecar"]);
     for (const of of [server, sidecar]) {
@@ -267,13 +295,8 @@ describe("docker-compose.yml", () => {
     const command = agent?.command as string[];
     expect(command[command.indexOf("--port") + 1]).toBe(parsed.config.secretsAgent.port);
     expect(env(agent).AWS_TOKEN).toBe(env(sidecar).AWS_TOKEN);
-    const volume = (agent.volumes as string[])[0] as string;
-    expect(volume).toMatch(/:ro$/);
-    const [hostPath, containerPath] = volume.split(":");
-    expect(command[command.indexOf("--secrets") + 1]).toBe(containerPath);
-    const secrets = parseSecretsDocument(
-      parseYaml(readFileSync(`${ROOT}${hostPath?.replace(/^\.\//, "")}`, "utf8")),
-    );
+    const { template } = secretsMount();
+    const secrets = parseSecretsDocument(parseYaml(readFileSync(join(ROOT, template), "utf8")));
     const names = secrets.map((secret) => secret.name);
     for (const ref of [parsed.config.authSecret, ...parsed.config.injectHeaders.map((d) => d.ref)])
       expect(names).toContain(ref?.secretId);

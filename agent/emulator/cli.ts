@@ -1,5 +1,6 @@
 // `mcp-sidecar agent-emulator`: the Secrets Manager Agent emulator as a process (local stack,
-// docker-compose, tests), and `agent-emulator rotate` to rotate a secret in its file.
+// docker-compose, tests), and `agent-emulator rotate` to rotate a secret (into the state file beside
+// the secrets file: see secrets-source.ts).
 //
 //   mcp-sidecar agent-emulator --secrets secrets.yaml [--config config.toml] [--port 2773]
 //   mcp-sidecar agent-emulator rotate --secrets secrets.yaml SECRET_ID [--value VALUE]
@@ -8,10 +9,11 @@ import { unwatchFile, watchFile } from "node:fs";
 import { parseArgs } from "node:util";
 import { parseDuration } from "../../proxy/config/values.ts";
 import { AgentTokenError, readAgentToken } from "../../proxy/secrets/agent-token.ts";
-import { AWSCURRENT, SecretsBackend } from "./backend.ts";
+import { AWSCURRENT, type StoredSecret } from "./backend.ts";
 import { AgentConfigError, readAgentConfig } from "./config.ts";
 import { AgentEmulator } from "./emulator.ts";
-import { readSecretsFile, SecretsFileError, writeSecretsFile } from "./secrets-file.ts";
+import { SecretsFileError } from "./secrets-file.ts";
+import { rotateSecret, SecretsSource } from "./secrets-source.ts";
 
 const HELP = `Usage: mcp-sidecar agent-emulator --secrets FILE [options]
        mcp-sidecar agent-emulator rotate --secrets FILE SECRET_ID [--value VALUE]
@@ -22,17 +24,21 @@ ssrf_env_variables (default AWS_TOKEN, AWS_SESSION_TOKEN, AWS_CONTAINER_AUTHORIZ
 file:// value names a file holding it); with none set it exits 1, like the agent.
 
 Options:
-  --secrets FILE              Secrets file (required). Edits to it are picked up (a rotation in
-                              "Secrets Manager": the agent serves it after its cache TTL)
+  --secrets FILE              Secrets file (required). It and its state file (FILE with .state
+                              before the extension, written by rotate) are read again when either
+                              changes, before the next request: a change in "Secrets Manager", which
+                              the agent serves after its cache TTL, or at once with refreshNow=true
   --config FILE               The agent's config.toml (same keys and validation as agent 2.0.0)
   --port PORT                 Overrides http_port (0 = any free port)
   --connection-lifetime DUR   The agent cuts every connection this long after accepting it
                               (default 61s, as the agent; shorter only for tests)
-  --no-watch                  Do not watch the secrets file
+  --no-watch                  Read the secrets once, at start
   -h, --help
 
-rotate: makes a new version AWSCURRENT (the old one AWSPREVIOUS) in FILE, atomically. A running
-emulator watching FILE picks it up.`;
+rotate: makes a new version AWSCURRENT (the old one AWSPREVIOUS) and writes it to the state file
+beside FILE (atomically; FILE itself is never rewritten, so its comments stay). A running emulator
+serving FILE has it for every request made after rotate returns. Delete the state file to go back
+to FILE's values.`;
 
 function log(msg: string, fields: Record<string, unknown> = {}): void {
   process.stdout.write(
@@ -51,15 +57,17 @@ async function rotateCommand(args: string[]): Promise<number> {
     return 2;
   }
   const secretId = positionals[0] as string;
-  const secrets = await readSecretsFile(values.secrets);
-  const backend = new SecretsBackend(secrets);
-  if (!backend.find(secretId)) {
+  const rotated = rotateSecret(values.secrets, secretId, values.value);
+  if (!rotated) {
     process.stderr.write(`agent-emulator rotate: no secret ${secretId} in ${values.secrets}\n`);
     return 1;
   }
-  const version = backend.rotate(secretId, values.value);
-  await writeSecretsFile(values.secrets, backend.secrets as typeof secrets);
-  log("rotated", { secret: secretId, versionId: version.versionId, stage: AWSCURRENT });
+  log("rotated", {
+    secret: secretId,
+    versionId: rotated.version.versionId,
+    stage: AWSCURRENT,
+    stateFile: rotated.stateFile,
+  });
   return 0;
 }
 
@@ -102,14 +110,22 @@ async function serve(args: string[]): Promise<number> {
     }
   }
   const token = readAgentToken(process.env, config.ssrfEnvVariables);
-  const secretsFile = values.secrets;
-  const emulator = new AgentEmulator(await readSecretsFile(secretsFile), {
+  const source = new SecretsSource(values.secrets);
+  const emulator = new AgentEmulator(source.load(), {
     ...config.settings,
     port,
     connectionLifetimeMs: lifetime,
     token: token.token,
   });
-  const url = await emulator.start();
+  let url: URL;
+  try {
+    url = await emulator.start();
+  } catch (error) {
+    // The stack that started it names the flag to change; this names the port and the cause.
+    const { code, message } = error as NodeJS.ErrnoException;
+    log("cannot listen", { port, code, error: message });
+    return 1;
+  }
   log("listening", {
     url: url.href,
     port: Number(url.port),
@@ -118,21 +134,34 @@ async function serve(args: string[]): Promise<number> {
     ttlSeconds: config.settings.cache.ttlMs / 1000,
   });
 
+  const watched = [source.file, source.stateFile];
   if (!values["no-watch"]) {
-    watchFile(secretsFile, { interval: 200 }, (current, previous) => {
-      if (current.mtimeMs === previous.mtimeMs) return;
-      readSecretsFile(secretsFile).then(
-        (secrets) => {
-          emulator.backend.replaceAll(secrets);
-          log("secrets file reloaded", { secrets: secrets.map((s) => s.name) });
-        },
-        (error: unknown) =>
-          log("secrets file not reloaded: keeping the previous content", { error: (error as Error).message }),
-      );
-    });
+    let lastError: string | undefined;
+    const changed = (): StoredSecret[] | undefined => {
+      const checked = source.check();
+      if (checked.kind === "reloaded") {
+        lastError = undefined;
+        log("secrets file reloaded", { secrets: checked.secrets.map((s) => s.name) });
+        return checked.secrets;
+      }
+      // Once per problem, not once per request.
+      if (checked.kind === "unreadable" && checked.error.message !== lastError) {
+        lastError = checked.error.message;
+        log("secrets file not reloaded: keeping the previous content", { error: lastError });
+      }
+      return undefined;
+    };
+    emulator.follow(changed);
+    // Requests reload by themselves (emulator.follow); the watcher makes a change show in the log
+    // when no request comes.
+    for (const file of watched)
+      watchFile(file, { interval: 200 }, () => {
+        const secrets = changed();
+        if (secrets) emulator.backend.replaceAll(secrets);
+      });
   }
   const stop = async (signal: string) => {
-    unwatchFile(secretsFile);
+    for (const file of watched) unwatchFile(file);
     await emulator.stop();
     log("stopped", { signal });
     process.exit(0);
@@ -153,6 +182,11 @@ export async function agentEmulatorMain(args: string[]): Promise<number> {
       error instanceof SecretsFileError
     ) {
       process.stderr.write(`agent-emulator: ${error.message}\n`);
+      return 1;
+    }
+    if ((error as NodeJS.ErrnoException).syscall !== undefined) {
+      // A secrets file that is missing or unreadable: the message names the file.
+      process.stderr.write(`agent-emulator: ${(error as Error).message}\n`);
       return 1;
     }
     if ((error as { code?: string }).code?.startsWith("ERR_PARSE_ARGS")) {

@@ -110,6 +110,7 @@ export class AgentEmulator {
   #server: Server | undefined;
   readonly #sockets = new Set<Socket>();
   #port: number;
+  #source: (() => StoredSecret[] | undefined) | undefined;
 
   constructor(secrets: StoredSecret[], settings: EmulatorSettings, now: () => number = Date.now) {
     this.settings = settings;
@@ -152,6 +153,15 @@ export class AgentEmulator {
   /** Secrets Manager behind the agent fails this way (undefined: it works again). */
   failBackend(failure: BackendFailure | undefined): void {
     this.backend.failure = failure;
+  }
+
+  /**
+   * Before every lookup, asks `changed` for Secrets Manager's content (new secrets, or undefined
+   * when unchanged): a file written before a request is then what that request sees. The cache is
+   * left alone, as a change in Secrets Manager leaves the agent's cache alone.
+   */
+  follow(changed: () => StoredSecret[] | undefined): void {
+    this.#source = changed;
   }
 
   /** Rotates a secret in Secrets Manager; the agent sees it after its cache TTL or with refreshNow. */
@@ -263,6 +273,8 @@ export class AgentEmulator {
   }
 
   #lookup(request: ParsedRequest): { status: number; body: string } {
+    const changed = this.#source?.();
+    if (changed) this.backend.replaceAll(changed);
     const result = this.cache.get(request);
     if (result.ok) return { status: 200, body: successBody(result.value) };
     return { status: result.error.status, body: backendErrorBody(result.error) };

@@ -1,5 +1,6 @@
 // The emulator's secrets file (JSON or YAML): parsed and validated with every problem reported at
-// once, and written back after a rotation. Two forms per secret:
+// once, and serialised for the state file a rotation writes (secrets-source.ts). Two forms per
+// secret:
 //
 //   secrets:
 //     mcp/api-key: "a value"              # one version, AWSCURRENT
@@ -14,7 +15,6 @@
 //           stages: [AWSCURRENT]
 
 import { createHash } from "node:crypto";
-import { readFile, rename, writeFile } from "node:fs/promises";
 import { parse as parseYaml, stringify as stringifyYaml } from "yaml";
 import { AWSCURRENT, type SecretVersion, type StoredSecret } from "./backend.ts";
 
@@ -140,15 +140,15 @@ export function parseSecretsDocument(
   return secrets;
 }
 
-export async function readSecretsFile(file: string): Promise<StoredSecret[]> {
-  const text = await readFile(file, "utf8");
+/** Parses a secrets file's text: JSON when the name ends in .json, else YAML. */
+export function parseSecretsText(text: string, file: string, loadedMs = Date.now()): StoredSecret[] {
   let document: unknown;
   try {
     document = file.endsWith(".json") ? JSON.parse(text) : parseYaml(text);
   } catch (error) {
     throw new SecretsFileError(file, [`cannot parse: ${(error as Error).message}`]);
   }
-  return parseSecretsDocument(document, file);
+  return parseSecretsDocument(document, file, loadedMs);
 }
 
 export function serializeSecrets(secrets: readonly StoredSecret[], asJson: boolean): string {
@@ -171,11 +171,4 @@ export function serializeSecrets(secrets: readonly StoredSecret[], asJson: boole
     ),
   };
   return asJson ? `${JSON.stringify(document, null, 2)}\n` : stringifyYaml(document);
-}
-
-/** Writes the file atomically (temp + rename), so a watching emulator never reads half of it. */
-export async function writeSecretsFile(file: string, secrets: readonly StoredSecret[]): Promise<void> {
-  const temp = `${file}.tmp-${process.pid}`;
-  await writeFile(temp, serializeSecrets(secrets, file.endsWith(".json")), { mode: 0o600 });
-  await rename(temp, file);
 }

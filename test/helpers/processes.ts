@@ -20,12 +20,14 @@ export interface Started {
 export function startProcess(
   command: string,
   args: readonly string[],
-  options: { env?: Record<string, string | undefined>; cwd?: string } = {},
+  options: { env?: Record<string, string | undefined>; cwd?: string; detached?: boolean } = {},
 ): Started {
   const child = spawn(command, args, {
     cwd: options.cwd ?? ROOT,
     env: { ...process.env, ...options.env },
     stdio: ["ignore", "pipe", "pipe"],
+    // Its own process group, as a terminal's foreground job is: signals can go to the whole group.
+    detached: options.detached ?? false,
   });
   running.add(child);
   const lines: string[] = [];
