@@ -1,14 +1,14 @@
-// The pure plan (infra/plan.ts), the policy pack's rules (infra/policy/rules.ts) on passing and
+// The pure plan (infra/plan.ts and infra/plan/), the policy pack's rules (infra/policy/rules.ts) on passing and
 // failing inputs (infra.test.ts runs them on the real dev stack), and the second example under mocks.
 import { describe, expect, it } from "vitest";
+import { containerDefinitions } from "../infra/plan/containers.ts";
+import { taskRolePolicy } from "../infra/plan/iam.ts";
 import {
-  containerDefinitions,
   ecrLifecyclePolicy,
   FARGATE_MAX_STOP_TIMEOUT_SECONDS,
   fargateSizeProblems,
   PlanError,
   planTiming,
-  taskRolePolicy,
 } from "../infra/plan.ts";
 import {
   arm64Tasks,

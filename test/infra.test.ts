@@ -4,7 +4,7 @@
 import { readFileSync } from "node:fs";
 import { describe, expect, it } from "vitest";
 import { parse as parseYaml } from "yaml";
-import type { ContainerDefinition } from "../infra/plan.ts";
+import type { ContainerDefinition } from "../infra/plan/containers.ts";
 import { ALL_POLICIES, nonRootContainers } from "../infra/policy/rules.ts";
 import { envName, OPTIONS, parseConfig } from "../proxy/config.ts";
 import { check } from "./helpers/policy.ts";

@@ -1,17 +1,10 @@
-// The task definition: the three containers of plan.ts's containerDefinitions, on Fargate, once every
-// image reference, ARN and log group name is known.
+// The task definition: the three containers of plan/containers.ts, on Fargate, once every image
+// reference, ARN and log group name is known.
 
 import * as aws from "@pulumi/aws";
 import * as pulumi from "@pulumi/pulumi";
-import {
-  type Architecture,
-  containerDefinitions,
-  type InjectedHeader,
-  METRICS_PORT,
-  type ServerContainer,
-  SIDECAR_PORT,
-  type Timing,
-} from "../plan.ts";
+import { containerDefinitions, type InjectedHeader, type ServerContainer } from "../plan/containers.ts";
+import { type Architecture, METRICS_PORT, SIDECAR_PORT, type Timing } from "../plan.ts";
 import type { LogGroups, TaskRoles } from "./iam.ts";
 
 export interface TaskInput {

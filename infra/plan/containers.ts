@@ -1,0 +1,158 @@
+// The task's three containers as ECS receives them (containerDefinitions JSON), from settings the
+// component has checked. Pure: no Pulumi, no I/O; parts/task.ts hands it the resolved image
+// references, ARNs and log group names. Unit-tested in test/infra-plan.test.ts.
+
+import { AGENT_PORT, CONTAINER_NAMES, CONTAINER_USER, type Timing } from "../plan.ts";
+
+export interface ServerContainer {
+  /** The MCP server image (by digest when the stack built it). */
+  readonly image: string;
+  readonly port: number;
+  /** Exec-form health check command, without the leading "CMD"; none: the sidecar waits for START. */
+  readonly healthCheckCommand?: readonly string[] | undefined;
+  readonly environment?: Readonly<Record<string, string>> | undefined;
+  /** The user it runs as; the reference server image runs as 65532. */
+  readonly user?: string | undefined;
+  readonly readonlyRootFilesystem?: boolean | undefined;
+}
+
+export interface InjectedHeader {
+  readonly header: string;
+  readonly secretArn: string;
+  readonly jsonKey?: string | undefined;
+}
+
+export interface TaskPlanInput {
+  readonly region: string;
+  readonly timing: Timing;
+  readonly sidecarImage: string;
+  readonly agentImage: string;
+  /**
+   * Exec-form health check of the agent image (without "CMD"): agent/Dockerfile's agent-probe by
+   * default; null for an agent image without one, which the sidecar then waits for only to start.
+   */
+  readonly agentHealthCheckCommand?: readonly string[] | null;
+  readonly server: ServerContainer;
+  readonly sidecarPort: number;
+  readonly metricsPort: number;
+  /** The SSRF token secret: handed to the agent and the sidecar through `secrets`, never as plain env. */
+  readonly tokenSecretArn: string;
+  /** Undefined when auth is explicitly disabled. */
+  readonly apiKeySecretArn: string | undefined;
+  readonly injectHeaders: readonly InjectedHeader[];
+  readonly logGroups: { readonly agent: string; readonly server: string; readonly sidecar: string };
+  readonly logLevel: string;
+}
+
+export interface ContainerDefinition {
+  name: string;
+  image: string;
+  essential: boolean;
+  user?: string;
+  readonlyRootFilesystem?: boolean;
+  portMappings?: { containerPort: number; protocol: "tcp" }[];
+  environment?: { name: string; value: string }[];
+  secrets?: { name: string; valueFrom: string }[];
+  healthCheck?: {
+    command: string[];
+    interval: number;
+    timeout: number;
+    retries: number;
+    startPeriod: number;
+  };
+  dependsOn?: { containerName: string; condition: "START" | "HEALTHY" }[];
+  stopTimeout?: number;
+  logConfiguration: { logDriver: "awslogs"; options: Record<string, string> };
+}
+
+const healthCheck = (command: readonly string[]) => ({
+  command: ["CMD", ...command],
+  interval: 10,
+  timeout: 5,
+  retries: 3,
+  startPeriod: 15,
+});
+
+function logs(group: string, region: string, prefix: string): ContainerDefinition["logConfiguration"] {
+  return {
+    logDriver: "awslogs",
+    options: { "awslogs-group": group, "awslogs-region": region, "awslogs-stream-prefix": prefix },
+  };
+}
+
+/** The three containers of the task, as ECS receives them (containerDefinitions JSON). */
+export function containerDefinitions(plan: TaskPlanInput): ContainerDefinition[] {
+  const token = { name: "AWS_TOKEN", valueFrom: plan.tokenSecretArn };
+  const agentHealthCheck =
+    plan.agentHealthCheckCommand === undefined
+      ? ["/usr/local/bin/agent-probe", String(AGENT_PORT)]
+      : plan.agentHealthCheckCommand;
+  const agent: ContainerDefinition = {
+    name: CONTAINER_NAMES.agent,
+    image: plan.agentImage,
+    essential: true,
+    user: CONTAINER_USER,
+    readonlyRootFilesystem: true,
+    secrets: [token],
+    ...(agentHealthCheck ? { healthCheck: healthCheck(agentHealthCheck) } : {}),
+    stopTimeout: plan.timing.stopTimeoutSeconds,
+    logConfiguration: logs(plan.logGroups.agent, plan.region, CONTAINER_NAMES.agent),
+  };
+  const serverEnv = Object.entries(plan.server.environment ?? {}).map(([name, value]) => ({ name, value }));
+  const server: ContainerDefinition = {
+    name: CONTAINER_NAMES.server,
+    image: plan.server.image,
+    essential: true,
+    ...(plan.server.user ? { user: plan.server.user } : {}),
+    readonlyRootFilesystem: plan.server.readonlyRootFilesystem ?? true,
+    // No port mapping: only the sidecar, on the task's loopback, talks to the server.
+    environment: serverEnv,
+    ...(plan.server.healthCheckCommand ? { healthCheck: healthCheck(plan.server.healthCheckCommand) } : {}),
+    stopTimeout: plan.timing.stopTimeoutSeconds,
+    logConfiguration: logs(plan.logGroups.server, plan.region, CONTAINER_NAMES.server),
+  };
+  const env: Record<string, string> = {
+    MCP_SIDECAR_UPSTREAM: `http://127.0.0.1:${plan.server.port}`,
+    MCP_SIDECAR_PORT: String(plan.sidecarPort),
+    MCP_SIDECAR_HOST: "0.0.0.0",
+    MCP_SIDECAR_METRICS_PORT: String(plan.metricsPort),
+    MCP_SIDECAR_DRAIN_TIMEOUT: `${plan.timing.drainSeconds}s`,
+    MCP_SIDECAR_SSE_KEEPALIVE: `${plan.timing.sseKeepaliveSeconds}s`,
+    MCP_SIDECAR_KEEP_ALIVE_TIMEOUT: `${plan.timing.clientKeepAliveSeconds}s`,
+    MCP_SIDECAR_SECRETS_AGENT: `http://127.0.0.1:${AGENT_PORT}`,
+    MCP_SIDECAR_LOG_LEVEL: plan.logLevel,
+  };
+  // ARNs, not values: the sidecar fetches the values from the agent and follows their rotation.
+  if (plan.apiKeySecretArn) env.MCP_SIDECAR_AUTH_SECRET = plan.apiKeySecretArn;
+  if (plan.injectHeaders.length > 0) {
+    env.MCP_SIDECAR_INJECT_HEADER = plan.injectHeaders
+      .map((h) => `${h.header}=${h.secretArn}${h.jsonKey ? `#${h.jsonKey}` : ""}`)
+      .join(",");
+  }
+  const sidecar: ContainerDefinition = {
+    name: CONTAINER_NAMES.sidecar,
+    image: plan.sidecarImage,
+    essential: true,
+    user: CONTAINER_USER,
+    readonlyRootFilesystem: true,
+    portMappings: [
+      { containerPort: plan.sidecarPort, protocol: "tcp" },
+      { containerPort: plan.metricsPort, protocol: "tcp" },
+    ],
+    environment: Object.entries(env).map(([name, value]) => ({ name, value })),
+    secrets: [token],
+    healthCheck: healthCheck(["/nodejs/bin/node", "/app/proxy/cli.ts", "healthcheck"]),
+    // Shutdown order is the reverse of dependsOn: ECS stops the sidecar first, while the server and
+    // the agent still answer, and stops them once the sidecar has drained.
+    dependsOn: [
+      {
+        containerName: CONTAINER_NAMES.server,
+        condition: plan.server.healthCheckCommand ? "HEALTHY" : "START",
+      },
+      { containerName: CONTAINER_NAMES.agent, condition: agentHealthCheck ? "HEALTHY" : "START" },
+    ],
+    stopTimeout: plan.timing.stopTimeoutSeconds,
+    logConfiguration: logs(plan.logGroups.sidecar, plan.region, CONTAINER_NAMES.sidecar),
+  };
+  return [agent, server, sidecar];
+}
