@@ -6,11 +6,13 @@
 // tests); the numbers come from plan.ts.
 
 import * as pulumi from "@pulumi/pulumi";
+import type { ReadyProbeKind } from "../proxy/config.ts";
 import { createLogGroups, createRoles, servedSecretArns } from "./parts/iam.ts";
 import { createLoadBalancing } from "./parts/load-balancer.ts";
 import { createTaskSecrets } from "./parts/secrets.ts";
 import { createService } from "./parts/service.ts";
 import { createTaskDefinition } from "./parts/task.ts";
+import { readiness } from "./plan/sidecar-env.ts";
 import {
   type Architecture,
   type AuthSetting,
@@ -59,14 +61,33 @@ export interface McpServiceArgs {
   readonly kmsKeyArn?: string | undefined;
   readonly logRetentionDays?: number;
   readonly logLevel?: string;
+  /** Where the server serves MCP (Streamable HTTP): the `url` output ends with it. */
+  readonly mcpPath?: string;
+  /**
+   * How the sidecar's readiness checks the server: mcp (a JSON-RPC ping POSTed to readyProbePath),
+   * http (a GET of readyProbePath answers 2xx), tcp (a connect), for a server that does not serve
+   * MCP over HTTP at mcpPath.
+   */
+  readonly readyProbe?: ReadyProbeKind;
+  /** The path the mcp or http probe requests; default: mcpPath. Not with the tcp probe. */
+  readonly readyProbePath?: string;
+  /**
+   * Further options of the sidecar by flag name without dashes (`{ "ready-cache": "5s" }`), passed as
+   * MCP_SIDECAR_* variables; the ones the component sets itself are refused, naming their setting.
+   */
+  readonly sidecarOptions?: Readonly<Record<string, string>>;
 }
 
 type Defaulted = keyof typeof SERVICE_DEFAULTS;
 
 /** The arguments with SERVICE_DEFAULTS applied to what was left out. */
-type ResolvedArgs = Omit<McpServiceArgs, Defaulted | "desiredCount" | "injectHeaders"> & {
+type ResolvedArgs = Omit<McpServiceArgs, Defaulted | "desiredCount" | "injectHeaders" | "sidecarOptions"> & {
   readonly [K in Defaulted]-?: (typeof SERVICE_DEFAULTS)[K];
-} & { readonly desiredCount: number; readonly injectHeaders: readonly InjectedHeader[] };
+} & {
+  readonly desiredCount: number;
+  readonly injectHeaders: readonly InjectedHeader[];
+  readonly sidecarOptions: Readonly<Record<string, string>>;
+};
 
 function withDefaults(args: McpServiceArgs): ResolvedArgs {
   const given = Object.fromEntries(Object.entries(args).filter(([, value]) => value !== undefined));
@@ -76,6 +97,7 @@ function withDefaults(args: McpServiceArgs): ResolvedArgs {
     ...given,
     desiredCount: args.desiredCount ?? minCount,
     injectHeaders: args.injectHeaders ?? [],
+    sidecarOptions: args.sidecarOptions ?? {},
   } as ResolvedArgs;
 }
 
@@ -92,7 +114,11 @@ export class McpService extends pulumi.ComponentResource {
     // Conflicting or impossible arguments fail first, all named together, before anything is
     // registered.
     const resolved = withDefaults(args);
-    const shape = serviceShape({ ...resolved, serverPort: resolved.server.port });
+    const shape = serviceShape({
+      ...resolved,
+      serverPort: resolved.server.port,
+      serverEnvironment: resolved.server.environment,
+    });
     const problems = serviceProblems(shape);
     if (problems.length > 0) throw new PlanError(problems);
     const timing = planTiming(shape.drainSeconds, undefined, shape.albIdleTimeoutSeconds);
@@ -129,6 +155,8 @@ export class McpService extends pulumi.ComponentResource {
         injectHeaders: resolved.injectHeaders,
         logGroups,
         logLevel: resolved.logLevel,
+        readiness: readiness(resolved.readyProbe, resolved.readyProbePath, resolved.mcpPath),
+        sidecarOptions: resolved.sidecarOptions,
         roles,
       },
       child,
@@ -164,7 +192,7 @@ export class McpService extends pulumi.ComponentResource {
     );
 
     const apiKeySecretArn = secrets.apiKeySecretArn;
-    this.url = pulumi.interpolate`${resolved.certificateArn ? "https" : "http"}://${ingress.loadBalancer.dnsName}/mcp`;
+    this.url = pulumi.interpolate`${resolved.certificateArn ? "https" : "http"}://${ingress.loadBalancer.dnsName}${resolved.mcpPath}`;
     this.clusterName = cluster.name;
     this.serviceName = service.name;
     this.taskDefinitionArn = taskDefinition.arn;

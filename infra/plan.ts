@@ -5,7 +5,13 @@
 // turns this plan into resources.
 //
 // This module holds the service's numbers and their checks; plan/ holds the rest, one concern per
-// file: the container definitions (plan/containers.ts) and the IAM documents (plan/iam.ts).
+// file: the container definitions (plan/containers.ts), the sidecar's environment and options
+// (plan/sidecar-env.ts), secrets in plain environment (plan/plain-env.ts) and the IAM documents
+// (plan/iam.ts).
+
+import { OPTIONS, type ReadyProbeKind } from "../proxy/config.ts";
+import { describePlainSecret, plainEnvironmentSecret } from "./plan/plain-env.ts";
+import { sidecarSettingsProblems } from "./plan/sidecar-env.ts";
 
 export type { InjectedHeader, ServerContainer } from "./plan/containers.ts";
 
@@ -29,6 +35,13 @@ export const CONTAINER_NAMES = { agent: "secrets-agent", server: "server", sidec
 
 export type Architecture = "ARM64" | "X86_64";
 
+/** The sidecar's own default of an option, from its option table (proxy/config/*.ts). */
+const sidecarDefault = (flag: string): string => {
+  const value = OPTIONS.find((spec) => spec.flag === flag)?.default;
+  if (value === undefined) throw new Error(`the sidecar has no default for --${flag}`);
+  return value;
+};
+
 /**
  * McpService's defaults, each defined here only: the component applies them to arguments left out,
  * and stack config (Pulumi.yaml, whose descriptions quote them; a test keeps those in step) leaves a
@@ -46,8 +59,13 @@ export const SERVICE_DEFAULTS = Object.freeze({
   /** Above the sidecar's SSE keepalive (15 s), so a quiet stream is never cut. */
   albIdleTimeoutSeconds: 120,
   logRetentionDays: 30,
-  logLevel: "info",
+  /** The sidecar's own default (--log-level). */
+  logLevel: sidecarDefault("log-level"),
   assignPublicIp: false,
+  /** Where the server serves MCP: the sidecar's own assumption (--ready-probe-path's default). */
+  mcpPath: sidecarDefault("ready-probe-path"),
+  /** A JSON-RPC ping at the MCP path: the sidecar's own default (--ready-probe). */
+  readyProbe: sidecarDefault("ready-probe") as ReadyProbeKind,
 });
 
 /** The SSE keepalive the task's sidecar is given: the sidecar's own default, --sse-keepalive 15s. */
@@ -127,11 +145,22 @@ export interface ServiceShape {
   readonly serverPort: number;
   readonly drainSeconds: number;
   readonly albIdleTimeoutSeconds: number;
+  readonly serverEnvironment: Readonly<Record<string, string>>;
+  readonly mcpPath: string;
+  /** A string: a JavaScript caller or stack config may give anything; the sidecar's parser checks. */
+  readonly readyProbe: string;
+  /** Undefined: the MCP path (none with the tcp probe). */
+  readonly readyProbePath: string | undefined;
+  readonly logLevel: string;
+  /** Further options of the sidecar by flag name (no dashes). */
+  readonly sidecarOptions: Readonly<Record<string, string>>;
 }
 
 /** What a service is given, any of its numbers left out. */
 export type ServiceShapeInput = Partial<Omit<ServiceShape, "allowedCidrs" | "auth" | "serverPort">> &
   Pick<ServiceShape, "allowedCidrs" | "auth" | "serverPort">;
+
+const ENV_NAME = /^[A-Za-z_][A-Za-z0-9_]*$/;
 
 /** The shape with SERVICE_DEFAULTS applied to what was left out (desiredCount: minCount). */
 export function serviceShape(input: ServiceShapeInput): ServiceShape {
@@ -147,6 +176,12 @@ export function serviceShape(input: ServiceShapeInput): ServiceShape {
     serverPort: input.serverPort,
     drainSeconds: input.drainSeconds ?? SERVICE_DEFAULTS.drainSeconds,
     albIdleTimeoutSeconds: input.albIdleTimeoutSeconds ?? SERVICE_DEFAULTS.albIdleTimeoutSeconds,
+    serverEnvironment: input.serverEnvironment ?? {},
+    mcpPath: input.mcpPath ?? SERVICE_DEFAULTS.mcpPath,
+    readyProbe: input.readyProbe ?? SERVICE_DEFAULTS.readyProbe,
+    readyProbePath: input.readyProbePath,
+    logLevel: input.logLevel ?? SERVICE_DEFAULTS.logLevel,
+    sidecarOptions: input.sidecarOptions ?? {},
   };
 }
 
@@ -173,12 +208,29 @@ export function serviceProblems(shape: ServiceShape): string[] {
   // The load balancer is internet-facing whatever the tasks' subnets: only the CIDRs keep it private.
   if (shape.allowedCidrs.includes("0.0.0.0/0") && shape.auth.mode === "disabled")
     problems.push("auth is disabled while the load balancer is open to 0.0.0.0/0: refusing an open endpoint");
+  for (const [name, value] of Object.entries(shape.serverEnvironment)) {
+    if (!ENV_NAME.test(name)) problems.push(`serverEnvironment: "${name}" is not a variable name`);
+    // The policy pack's rule, applied at preview: the value would sit in the task definition.
+    const secret = plainEnvironmentSecret(name, value);
+    if (secret)
+      problems.push(
+        `serverEnvironment: ${describePlainSecret(secret, name)}; give the server secrets through injectHeaders or the Secrets Manager Agent`,
+      );
+  }
+  let timing: Timing | undefined;
   try {
-    planTiming(shape.drainSeconds, undefined, shape.albIdleTimeoutSeconds);
+    timing = planTiming(shape.drainSeconds, undefined, shape.albIdleTimeoutSeconds);
   } catch (error) {
     if (!(error instanceof PlanError)) throw error;
     problems.push(...error.problems);
   }
+  problems.push(
+    ...sidecarSettingsProblems(shape, {
+      ports: { server: shape.serverPort, sidecar: SIDECAR_PORT, metrics: METRICS_PORT },
+      agentPort: AGENT_PORT,
+      timing,
+    }),
+  );
   return problems;
 }
 

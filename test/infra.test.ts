@@ -131,6 +131,10 @@ describe("the dev stack (Pulumi.dev.yaml)", async () => {
       MCP_SIDECAR_AUTH_SECRET: expect.stringMatching(
         /^arn:aws:secretsmanager:us-east-1:123456789012:secret:mcp-sidecar-dev-api-key-AbC123$/,
       ),
+      // The readiness probe is named, not left to the sidecar's defaults: a ping at the MCP path.
+      MCP_SIDECAR_READY_PROBE: "mcp",
+      MCP_SIDECAR_READY_PROBE_PATH: "/mcp",
+      MCP_SIDECAR_LOG_LEVEL: "info",
     });
     expect(env(server)).toEqual({ MCP_SERVER_PORT: "3000" });
   });
@@ -599,6 +603,202 @@ describe("variants", () => {
   });
 });
 
+const OWN_SERVER = {
+  "mcp-sidecar:serverImage": "ghcr.io/acme/mcp-server:1.4.2",
+  "mcp-sidecar:serverUser": "1000:1000",
+};
+
+/** The problems a preview reports for a config (none: it was accepted). */
+const problemsOf = (config: Record<string, string>) =>
+  runProgram(config).then(
+    () => [],
+    (error: { problems?: string[] }) => error.problems ?? [String(error)],
+  );
+
+describe("your own server: MCP path, readiness probe, environment, sidecar options", () => {
+  it("serves MCP at mcpPath: the url ends with it and the mcp probe pings it", async () => {
+    const program = await runProgram(dev({ ...OWN_SERVER, "mcp-sidecar:mcpPath": "/v1/mcp" }));
+    expect(program.outputs.url).toBe("http://mcp-sidecar-dev.us-east-1.elb.amazonaws.com/v1/mcp");
+    expect(env(containers(program).sidecar)).toMatchObject({
+      MCP_SIDECAR_READY_PROBE: "mcp",
+      MCP_SIDECAR_READY_PROBE_PATH: "/v1/mcp",
+    });
+  });
+
+  it("probes readiness over http at readyProbePath, or by a TCP connect with no path", async () => {
+    const http = await runProgram(
+      dev({
+        ...OWN_SERVER,
+        "mcp-sidecar:mcpPath": "/sse",
+        "mcp-sidecar:readyProbe": "http",
+        "mcp-sidecar:readyProbePath": "/healthz",
+      }),
+    );
+    expect(env(containers(http).sidecar)).toMatchObject({
+      MCP_SIDECAR_READY_PROBE: "http",
+      MCP_SIDECAR_READY_PROBE_PATH: "/healthz",
+    });
+    expect(http.outputs.url).toMatch(/\/sse$/);
+    const tcp = await runProgram(dev({ ...OWN_SERVER, "mcp-sidecar:readyProbe": "tcp" }));
+    expect(env(containers(tcp).sidecar).MCP_SIDECAR_READY_PROBE).toBe("tcp");
+    expect(env(containers(tcp).sidecar)).not.toHaveProperty("MCP_SIDECAR_READY_PROBE_PATH");
+  });
+
+  it("gives the server its environment, beside the reference server's port", async () => {
+    const own = await runProgram(
+      dev({
+        ...OWN_SERVER,
+        "mcp-sidecar:serverEnvironment": ["LOG_FORMAT=json", "UPSTREAM_URL=https://api"],
+      }),
+    );
+    expect(env(containers(own).server)).toEqual({ LOG_FORMAT: "json", UPSTREAM_URL: "https://api" });
+    const reference = await runProgram(dev({ "mcp-sidecar:serverEnvironment": ["MCP_SERVER_STATELESS=1"] }));
+    expect(env(containers(reference).server)).toEqual({ MCP_SERVER_STATELESS: "1", MCP_SERVER_PORT: "3000" });
+  });
+
+  it("passes sidecarOptions and logLevel as MCP_SIDECAR_* variables, and the pack still passes", async () => {
+    const program = await runProgram(
+      dev({
+        "mcp-sidecar:logLevel": "debug",
+        "mcp-sidecar:sidecarOptions": [
+          "--ready-cache=5s",
+          "--upstream-connections=64",
+          "--secrets-agent-timeout=3s",
+          "--max-body-size=8MiB",
+        ],
+      }),
+    );
+    expect(env(containers(program).sidecar)).toMatchObject({
+      MCP_SIDECAR_LOG_LEVEL: "debug",
+      MCP_SIDECAR_READY_CACHE: "5s",
+      MCP_SIDECAR_UPSTREAM_CONNECTIONS: "64",
+      MCP_SIDECAR_SECRETS_AGENT_TIMEOUT: "3s",
+      MCP_SIDECAR_MAX_BODY_SIZE: "8MiB",
+    });
+    // MCP_SIDECAR_SECRETS_AGENT_TIMEOUT has SECRET in its name and is a duration, not a secret.
+    const td = program.one("aws:ecs/taskDefinition:TaskDefinition");
+    for (const policy of ALL_POLICIES) expect(check(policy, td.type, td.inputs), policy.name).toEqual([]);
+  });
+
+  // The sidecar exits 2 on a configuration it refuses, and ECS would restart it forever: every
+  // variant's environment goes through the sidecar's own parser, as the container would read it.
+  it.each([
+    ["the dev stack", {}, { readyProbe: "mcp", readyProbePath: "/mcp" }],
+    [
+      "an own server probed over http",
+      { ...OWN_SERVER, "mcp-sidecar:readyProbe": "http", "mcp-sidecar:readyProbePath": "/healthz" },
+      { readyProbe: "http", readyProbePath: "/healthz" },
+    ],
+    [
+      "an own server probed over tcp",
+      { ...OWN_SERVER, "mcp-sidecar:serverPort": 9000, "mcp-sidecar:readyProbe": "tcp" },
+      { readyProbe: "tcp", upstream: new URL("http://127.0.0.1:9000") },
+    ],
+    [
+      "sidecar options and a log level",
+      {
+        "mcp-sidecar:logLevel": "warn",
+        "mcp-sidecar:drainSeconds": 60,
+        "mcp-sidecar:sidecarOptions": ["--drain-delay=5s", "--ready-cache=5s", "--max-staleness=10m"],
+      },
+      {
+        logLevel: "warn",
+        drainDelayMs: 5000,
+        drainTimeoutMs: 60_000,
+        readyCacheMs: 5000,
+        maxStalenessMs: 600_000,
+      },
+    ],
+    [
+      "injected headers and no API key",
+      {
+        "mcp-sidecar:auth": "disabled",
+        "mcp-sidecar:allowedCidrs": ["10.0.0.0/8"],
+        "mcp-sidecar:injectHeaders": [
+          "X-Key=arn:aws:secretsmanager:us-east-1:123456789012:secret:up-Zz0011#k",
+        ],
+      },
+      { authSecret: undefined },
+    ],
+  ])("gives the sidecar an environment its own config parser accepts: %s", async (_, config, expected) => {
+    const { sidecar } = containers(await runProgram(dev(config)));
+    const known = new Set(OPTIONS.map((spec) => envName(spec.flag)));
+    // A misspelt MCP_SIDECAR_ variable would be ignored by the sidecar without a word.
+    const names = Object.keys(env(sidecar));
+    expect(names.filter((name) => name.startsWith("MCP_SIDECAR_") && !known.has(name))).toEqual([]);
+    const parsed = parseConfig([], { ...env(sidecar), AWS_TOKEN: "token-from-the-task-secrets" });
+    if (parsed.kind !== "config") throw new Error(`sidecar config refused: ${JSON.stringify(parsed)}`);
+    expect(parsed.config).toMatchObject(expected);
+  });
+
+  it("refuses what the sidecar or the policy pack would, naming each setting, never echoing a value", async () => {
+    const problems = await problemsOf(
+      dev({
+        ...OWN_SERVER,
+        "mcp-sidecar:mcpPath": "mcp",
+        "mcp-sidecar:readyProbe": "grpc",
+        "mcp-sidecar:logLevel": "verbose",
+        "mcp-sidecar:serverEnvironment": [
+          "DB_PASSWORD=s3cr3t-db",
+          "DATABASE_URL=postgres://app:s3cr3t-pw@db:5432/app",
+          "1BAD=x",
+          "s3cr3t-without-a-name",
+          "LOG_FORMAT=json",
+          "LOG_FORMAT=text",
+        ],
+        "mcp-sidecar:sidecarOptions": [
+          "--drain-timeout=60s",
+          "--secrets-token=s3cr3t-token",
+          "--secret-file=/run/key=arn:aws:secretsmanager:us-east-1:1:secret:k",
+          "--no-such-option=1",
+          "--ready-cache=soon",
+          "--ready-cache 5s",
+        ],
+      }),
+    );
+    expect(problems).toEqual([
+      "serverEnvironment[3] is not NAME=value",
+      "serverEnvironment: LOG_FORMAT is given more than once",
+      "sidecarOptions[5] is not --option=value",
+      "serverEnvironment: DB_PASSWORD looks like a secret in plain environment; give the server secrets through injectHeaders or the Secrets Manager Agent",
+      "serverEnvironment: DATABASE_URL is a URL carrying credentials in plain environment; give the server secrets through injectHeaders or the Secrets Manager Agent",
+      'serverEnvironment: "1BAD" is not a variable name',
+      'mcpPath: "mcp" is not a path (it must start with / and hold no query, fragment or space)',
+      'readyProbe: "grpc" is not one of mcp, http, tcp',
+      'logLevel: "verbose" is not one of trace, debug, info, warn, error, fatal, silent',
+      "sidecarOptions: --drain-timeout is set by drainSeconds",
+      "sidecarOptions: --secrets-token is set by the component: the agent's SSRF token comes from the task's secrets",
+      "sidecarOptions: --secret-file is not available in this task: no volume is shared with the server, and the task role reads only the served secrets",
+      "sidecarOptions: --no-such-option is not an option of the sidecar (mcp-sidecar --help lists them)",
+      'sidecarOptions: --ready-cache: "soon" is not a duration (use e.g. 500ms, 15s, 2m; a bare number is seconds)',
+    ]);
+    expect(problems.join("\n")).not.toContain("s3cr3t");
+  });
+
+  it("refuses a probe path with the tcp probe, options the sidecar refuses together, and the reference server's fixed path and port", async () => {
+    expect(
+      await problemsOf(
+        dev({ ...OWN_SERVER, "mcp-sidecar:readyProbe": "tcp", "mcp-sidecar:readyProbePath": "/x" }),
+      ),
+    ).toEqual(["readyProbePath is set but readyProbe is tcp: a TCP connect requests no path"]);
+    // Each option is valid alone; the sidecar's own cross-checks refuse the pair.
+    expect(await problemsOf(dev({ "mcp-sidecar:sidecarOptions": ["--drain-delay=30s"] }))).toEqual([
+      "sidecarOptions: the sidecar refuses --drain-delay (30000 ms) must be shorter than --drain-timeout (25000 ms)",
+    ]);
+    expect(
+      await problemsOf(
+        dev({
+          "mcp-sidecar:mcpPath": "/v1/mcp",
+          "mcp-sidecar:serverEnvironment": ["MCP_SERVER_PORT=4000"],
+        }),
+      ),
+    ).toEqual([
+      "mcpPath is for serverImage: the reference server serves MCP at /mcp",
+      "serverEnvironment: MCP_SERVER_PORT is set by serverPort for the reference server",
+    ]);
+  });
+});
+
 describe("Pulumi.yaml and Pulumi.dev.yaml", () => {
   const read = (file: string) => readFileSync(new URL(`../${file}`, import.meta.url), "utf8");
   const project = parseYaml(read("Pulumi.yaml")) as {
@@ -627,6 +827,7 @@ describe("Pulumi.yaml and Pulumi.dev.yaml", () => {
       ...SERVICE_DEFAULTS,
       ...STACK_DEFAULTS,
       desiredCount: "minCount",
+      readyProbePath: "mcpPath",
     };
     for (const [key, spec] of Object.entries(project.config)) {
       expect(spec.default, `${key} declares a default`).toBeUndefined();

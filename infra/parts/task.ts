@@ -4,6 +4,7 @@
 import * as aws from "@pulumi/aws";
 import * as pulumi from "@pulumi/pulumi";
 import { containerDefinitions, type InjectedHeader, type ServerContainer } from "../plan/containers.ts";
+import type { Readiness } from "../plan/sidecar-env.ts";
 import { type Architecture, METRICS_PORT, SIDECAR_PORT, type Timing } from "../plan.ts";
 import type { LogGroups, TaskRoles } from "./iam.ts";
 
@@ -21,6 +22,8 @@ export interface TaskInput {
   readonly injectHeaders: readonly InjectedHeader[];
   readonly logGroups: LogGroups;
   readonly logLevel: string;
+  readonly readiness: Readiness;
+  readonly sidecarOptions: Readonly<Record<string, string>>;
   readonly roles: TaskRoles;
 }
 
@@ -61,6 +64,8 @@ export function createTaskDefinition(
         injectHeaders: input.injectHeaders,
         logGroups: { agent: v.agentLogs, server: v.serverLogs, sidecar: v.sidecarLogs },
         logLevel: input.logLevel,
+        readiness: input.readiness,
+        sidecarOptions: input.sidecarOptions,
       }),
     );
   });

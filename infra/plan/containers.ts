@@ -3,6 +3,7 @@
 // references, ARNs and log group names. Unit-tested in test/infra-plan.test.ts.
 
 import { AGENT_PORT, CONTAINER_NAMES, CONTAINER_USER, type Timing } from "../plan.ts";
+import { type Readiness, sidecarEnvironment } from "./sidecar-env.ts";
 
 export interface ServerContainer {
   /** The MCP server image (by digest when the stack built it). */
@@ -42,6 +43,9 @@ export interface TaskPlanInput {
   readonly injectHeaders: readonly InjectedHeader[];
   readonly logGroups: { readonly agent: string; readonly server: string; readonly sidecar: string };
   readonly logLevel: string;
+  readonly readiness: Readiness;
+  /** Further sidecar options by flag name, checked already (plan/sidecar-env.ts). */
+  readonly sidecarOptions: Readonly<Record<string, string>>;
 }
 
 export interface ContainerDefinition {
@@ -111,24 +115,16 @@ export function containerDefinitions(plan: TaskPlanInput): ContainerDefinition[]
     stopTimeout: plan.timing.stopTimeoutSeconds,
     logConfiguration: logs(plan.logGroups.server, plan.region, CONTAINER_NAMES.server),
   };
-  const env: Record<string, string> = {
-    MCP_SIDECAR_UPSTREAM: `http://127.0.0.1:${plan.server.port}`,
-    MCP_SIDECAR_PORT: String(plan.sidecarPort),
-    MCP_SIDECAR_HOST: "0.0.0.0",
-    MCP_SIDECAR_METRICS_PORT: String(plan.metricsPort),
-    MCP_SIDECAR_DRAIN_TIMEOUT: `${plan.timing.drainSeconds}s`,
-    MCP_SIDECAR_SSE_KEEPALIVE: `${plan.timing.sseKeepaliveSeconds}s`,
-    MCP_SIDECAR_KEEP_ALIVE_TIMEOUT: `${plan.timing.clientKeepAliveSeconds}s`,
-    MCP_SIDECAR_SECRETS_AGENT: `http://127.0.0.1:${AGENT_PORT}`,
-    MCP_SIDECAR_LOG_LEVEL: plan.logLevel,
-  };
-  // ARNs, not values: the sidecar fetches the values from the agent and follows their rotation.
-  if (plan.apiKeySecretArn) env.MCP_SIDECAR_AUTH_SECRET = plan.apiKeySecretArn;
-  if (plan.injectHeaders.length > 0) {
-    env.MCP_SIDECAR_INJECT_HEADER = plan.injectHeaders
-      .map((h) => `${h.header}=${h.secretArn}${h.jsonKey ? `#${h.jsonKey}` : ""}`)
-      .join(",");
-  }
+  const env = sidecarEnvironment({
+    ports: { server: plan.server.port, sidecar: plan.sidecarPort, metrics: plan.metricsPort },
+    agentPort: AGENT_PORT,
+    timing: plan.timing,
+    logLevel: plan.logLevel,
+    readiness: plan.readiness,
+    apiKeySecretArn: plan.apiKeySecretArn,
+    injectHeaders: plan.injectHeaders,
+    options: plan.sidecarOptions,
+  });
   const sidecar: ContainerDefinition = {
     name: CONTAINER_NAMES.sidecar,
     image: plan.sidecarImage,

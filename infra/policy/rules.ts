@@ -3,6 +3,7 @@
 // (constructing a PolicyPack starts a gRPC server; only infra/policy/index.ts does that).
 
 import type { ResourceValidationPolicy } from "@pulumi/policy";
+import { describePlainSecret, plainEnvironmentSecret } from "../plan/plain-env.ts";
 import { CACHE_TAG, FARGATE_MAX_STOP_TIMEOUT_SECONDS, STOP_MARGIN_SECONDS } from "../plan.ts";
 
 type Props = Record<string, unknown>;
@@ -81,30 +82,20 @@ export const nonRootContainers: ResourceValidationPolicy = {
   },
 };
 
-const SECRET_LOOKING_NAME = /(SECRET|TOKEN|PASSWORD|PASSWD|API_?KEY|PRIVATE_?KEY|CREDENTIAL)/i;
-
 export const noSecretEnvironment: ResourceValidationPolicy = {
   name: "mcp-sidecar-no-secret-env",
   description:
-    "No plain environment variable looks like a secret: secrets go through `secrets` (an ARN) or the Secrets Manager Agent. A variable whose value is an ARN or a URL without credentials is a reference, not a secret.",
+    "No plain environment variable looks like a secret: secrets go through `secrets` (an ARN) or the Secrets Manager Agent. A variable whose value is an ARN or a URL without credentials is a reference, not a secret; so are the sidecar's own variables other than MCP_SIDECAR_SECRETS_TOKEN (its option table says what each holds).",
   enforcementLevel: "mandatory",
   validateResource: (args, reportViolation) => {
     if (args.type !== TASK_DEFINITION) return;
     for (const container of containersOf(args.props)) {
       for (const variable of container.environment ?? []) {
-        // user:password@ in a URL is a secret whatever the variable's name (DATABASE_URL=...).
-        if (/^[a-z][a-z0-9+.-]*:\/\/[^/@\s]*:[^/@\s]*@/i.test(variable.value)) {
+        const secret = plainEnvironmentSecret(variable.name, variable.value);
+        if (secret)
           reportViolation(
-            `container ${container.name ?? "?"}: ${variable.name} is a URL carrying credentials in plain environment (use secrets with an ARN)`,
+            `container ${container.name ?? "?"}: ${describePlainSecret(secret, variable.name)} (use secrets with an ARN)`,
           );
-          continue;
-        }
-        if (!SECRET_LOOKING_NAME.test(variable.name)) continue;
-        // A reference is not a secret: an ARN (the value lives in Secrets Manager) or a URL.
-        if (/^arn:aws[a-z-]*:/.test(variable.value) || /^https?:\/\//.test(variable.value)) continue;
-        reportViolation(
-          `container ${container.name ?? "?"}: ${variable.name} looks like a secret in plain environment (use secrets with an ARN)`,
-        );
       }
     }
   },
