@@ -9,7 +9,7 @@ import * as pulumi from "@pulumi/pulumi";
 import type { ReadyProbeKind } from "../proxy/config.ts";
 import { createLogGroups, createRoles, servedSecretArns } from "./parts/iam.ts";
 import { createLoadBalancing } from "./parts/load-balancer.ts";
-import { createTaskSecrets } from "./parts/secrets.ts";
+import { createTaskSecrets, readApiKeyCommand } from "./parts/secrets.ts";
 import { createService } from "./parts/service.ts";
 import { createTaskDefinition } from "./parts/task.ts";
 import { readiness } from "./plan/sidecar-env.ts";
@@ -198,9 +198,7 @@ export class McpService extends pulumi.ComponentResource {
     this.taskDefinitionArn = taskDefinition.arn;
     this.tokenSecretArn = secrets.tokenSecret.arn;
     this.apiKeySecretArn = apiKeySecretArn ?? pulumi.output(undefined);
-    this.readApiKeyCommand = apiKeySecretArn
-      ? pulumi.interpolate`aws secretsmanager get-secret-value --secret-id ${apiKeySecretArn} --query SecretString --output text`
-      : pulumi.output(undefined);
+    this.readApiKeyCommand = readApiKeyCommand(apiKeySecretArn, child);
     this.registerOutputs({
       url: this.url,
       clusterName: this.clusterName,

@@ -461,7 +461,10 @@ describe("infra/examples/existing-server.ts", () => {
     );
     expect(containers.sidecar?.stopTimeout).toBe(65);
     expect(program.ofType("docker-build:index:Image")).toHaveLength(0);
-    expect(program.outputs.readApiKeyCommand).toContain("aws secretsmanager get-secret-value");
+    // The stack's region, from the provider (the mocks answer getRegion with aws:region).
+    expect(program.outputs.readApiKeyCommand).toMatch(
+      /^aws secretsmanager get-secret-value --region eu-west-1 --secret-id arn:aws:secretsmanager:/,
+    );
   });
 
   it("reads injectHeaders, serverEnvironment and sidecarOptions in the stack config's shapes", async () => {

@@ -342,7 +342,7 @@ describe("the dev stack (Pulumi.dev.yaml)", async () => {
     const outputs = program.outputs;
     expect(outputs.url).toBe("http://mcp-sidecar-dev.us-east-1.elb.amazonaws.com/mcp");
     expect(outputs.readApiKeyCommand).toMatch(
-      /^aws secretsmanager get-secret-value --secret-id arn:aws:secretsmanager:us-east-1:123456789012:secret:mcp-sidecar-dev-api-key-AbC123 --query SecretString --output text$/,
+      /^aws secretsmanager get-secret-value --region us-east-1 --secret-id arn:aws:secretsmanager:us-east-1:123456789012:secret:mcp-sidecar-dev-api-key-AbC123 --query SecretString --output text$/,
     );
     expect(outputs.imageDigests).toEqual({
       sidecar: expect.stringMatching(/^sha256:/),
