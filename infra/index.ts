@@ -116,6 +116,7 @@ const service = new McpService(`${project}-${stack}`, {
   readyProbe: settings.readyProbe,
   readyProbePath: settings.readyProbePath,
   sidecarOptions: settings.sidecarOptions,
+  sidecarMemory: settings.sidecarMemory,
 });
 
 export const url = service.url;

@@ -23,6 +23,7 @@ import {
   type ServerContainer,
   serviceProblems,
   serviceShape,
+  sidecarMemoryPlan,
 } from "./plan.ts";
 
 export type { AuthSetting } from "./plan.ts";
@@ -76,6 +77,11 @@ export interface McpServiceArgs {
    * MCP_SIDECAR_* variables; the ones the component sets itself are refused, naming their setting.
    */
   readonly sidecarOptions?: Readonly<Record<string, string>>;
+  /**
+   * The sidecar container's hard memory limit in MiB; V8's heap is sized under it and the task's
+   * memory must leave the server and the agent room beside it (plan/memory.ts).
+   */
+  readonly sidecarMemory?: number;
 }
 
 type Defaulted = keyof typeof SERVICE_DEFAULTS;
@@ -157,6 +163,7 @@ export class McpService extends pulumi.ComponentResource {
         logLevel: resolved.logLevel,
         readiness: readiness(resolved.readyProbe, resolved.readyProbePath, resolved.mcpPath),
         sidecarOptions: resolved.sidecarOptions,
+        sidecarMemory: sidecarMemoryPlan(shape.sidecarMemory),
         roles,
       },
       child,

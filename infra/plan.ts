@@ -6,14 +6,16 @@
 //
 // This module holds the service's numbers and their checks; plan/ holds the rest, one concern per
 // file: the container definitions (plan/containers.ts), the sidecar's environment and options
-// (plan/sidecar-env.ts), secrets in plain environment (plan/plain-env.ts) and the IAM documents
-// (plan/iam.ts).
+// (plan/sidecar-env.ts), the sidecar's memory (plan/memory.ts, re-exported here), secrets in plain
+// environment (plan/plain-env.ts) and the IAM documents (plan/iam.ts).
 
 import { OPTIONS, type ReadyProbeKind } from "../proxy/config.ts";
+import { sidecarMemoryPlan, sidecarMemoryProblems } from "./plan/memory.ts";
 import { describePlainSecret, plainEnvironmentSecret } from "./plan/plain-env.ts";
 import { sidecarSettingsProblems } from "./plan/sidecar-env.ts";
 
 export type { InjectedHeader, ServerContainer } from "./plan/containers.ts";
+export * from "./plan/memory.ts";
 
 export class PlanError extends Error {
   readonly problems: readonly string[];
@@ -66,6 +68,8 @@ export const SERVICE_DEFAULTS = Object.freeze({
   mcpPath: sidecarDefault("ready-probe-path"),
   /** A JSON-RPC ping at the MCP path: the sidecar's own default (--ready-probe). */
   readyProbe: sidecarDefault("ready-probe") as ReadyProbeKind,
+  /** The sidecar container's hard memory limit (MiB): V8's heap is sized under it (plan/memory.ts). */
+  sidecarMemory: 256,
 });
 
 /** The SSE keepalive the task's sidecar is given: the sidecar's own default, --sse-keepalive 15s. */
@@ -154,6 +158,8 @@ export interface ServiceShape {
   readonly logLevel: string;
   /** Further options of the sidecar by flag name (no dashes). */
   readonly sidecarOptions: Readonly<Record<string, string>>;
+  /** The sidecar container's hard memory limit, MiB. */
+  readonly sidecarMemory: number;
 }
 
 /** What a service is given, any of its numbers left out. */
@@ -182,12 +188,14 @@ export function serviceShape(input: ServiceShapeInput): ServiceShape {
     readyProbePath: input.readyProbePath,
     logLevel: input.logLevel ?? SERVICE_DEFAULTS.logLevel,
     sidecarOptions: input.sidecarOptions ?? {},
+    sidecarMemory: input.sidecarMemory ?? SERVICE_DEFAULTS.sidecarMemory,
   };
 }
 
 /** Everything wrong with a service's shape, each problem naming its setting; empty when it fits. */
 export function serviceProblems(shape: ServiceShape): string[] {
   const problems = fargateSizeProblems(shape.cpu, shape.memory);
+  problems.push(...sidecarMemoryProblems(sidecarMemoryPlan(shape.sidecarMemory), shape.memory));
   const { minCount, maxCount, desiredCount } = shape;
   if (minCount < 1) problems.push(`minCount ${minCount} must be >= 1`);
   if (maxCount < minCount) problems.push(`maxCount ${maxCount} is below minCount ${minCount}`);

@@ -63,6 +63,7 @@ export interface StackSettings {
   readonly readyProbePath: string | undefined;
   readonly logLevel: string | undefined;
   readonly sidecarOptions: Readonly<Record<string, string>> | undefined;
+  readonly sidecarMemory: number | undefined;
   readonly kmsKeyArn: string | undefined;
   readonly imageTag: string | undefined;
   readonly keepReleases: number;
@@ -178,6 +179,7 @@ export function readSettings(config: pulumi.Config = new pulumi.Config()): Stack
     readyProbePath: config.get("readyProbePath"),
     logLevel: config.get("logLevel"),
     sidecarOptions,
+    sidecarMemory: int("sidecarMemory", 1, 122_880),
     kmsKeyArn: config.get("kmsKeyArn"),
     imageTag: config.get("imageTag"),
     keepReleases: int("keepReleases", 1, 1000) ?? STACK_DEFAULTS.keepReleases,

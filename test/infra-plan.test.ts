@@ -1,5 +1,6 @@
 // The pure plan (infra/plan.ts and infra/plan/), the policy pack's rules (infra/policy/rules.ts) on passing and
 // failing inputs (infra.test.ts runs them on the real dev stack), and the second example under mocks.
+import { execFileSync } from "node:child_process";
 import { describe, expect, it } from "vitest";
 import {
   type ContainerDefinition,
@@ -21,11 +22,25 @@ import {
   fargateSizeProblems,
   PlanError,
   planTiming,
+  SERVER_MIN_MEMORY_MIB,
+  SERVICE_DEFAULTS,
+  SIDECAR_MEASURED_WORKING_SET_MIB,
+  SIDECAR_MIN_MARGIN_MIB,
+  SIDECAR_MIN_OLD_SPACE_MIB,
+  SIDECAR_NON_HEAP_MIB,
+  SIDECAR_YOUNG_GENERATION_MIB,
+  type SidecarMemory,
   serviceProblems,
   serviceShape,
+  sidecarMemoryMargin,
+  sidecarMemoryPlan,
+  sidecarMemoryProblems,
+  sidecarNodeOptions,
+  v8HeapFlags,
 } from "../infra/plan.ts";
 import {
   arm64Tasks,
+  boundedSidecarMemory,
   coherentDrain,
   ecrImmutableScanned,
   nonRootContainers,
@@ -221,6 +236,67 @@ describe("the stack's list parsers (settings.ts), shared with the example", () =
   });
 });
 
+describe("the sidecar's memory (plan/memory.ts)", () => {
+  it("by default: 256 MiB hard, 160 reserved, 120 old space + 24 young generation + 80 outside the heap + 32 margin", () => {
+    const plan = sidecarMemoryPlan(SERVICE_DEFAULTS.sidecarMemory);
+    expect(plan).toEqual({ memoryMiB: 256, reservationMiB: 160, maxOldSpaceMiB: 120, semiSpaceMiB: 8 });
+    expect(
+      plan.maxOldSpaceMiB + SIDECAR_YOUNG_GENERATION_MIB + SIDECAR_NON_HEAP_MIB + SIDECAR_MIN_MARGIN_MIB,
+    ).toBeLessThanOrEqual(plan.memoryMiB);
+    expect(plan.reservationMiB).toBeGreaterThanOrEqual(SIDECAR_MEASURED_WORKING_SET_MIB);
+    expect(plan.reservationMiB).toBeLessThanOrEqual(plan.memoryMiB);
+    expect(sidecarMemoryProblems(plan, SERVICE_DEFAULTS.memory)).toEqual([]);
+    // Fargate's smallest task (512 MiB) still leaves the server and the agent their 256.
+    expect(sidecarMemoryProblems(plan, 512)).toEqual([]);
+  });
+
+  it.each([232, 256, 384, 1024, 8192])("a %d MiB limit is coherent: V8's limits fit under it", (limit) => {
+    const plan = sidecarMemoryPlan(limit);
+    expect(sidecarMemoryProblems(plan, limit + SERVER_MIN_MEMORY_MIB)).toEqual([]);
+    expect(plan.maxOldSpaceMiB).toBeGreaterThanOrEqual(SIDECAR_MIN_OLD_SPACE_MIB);
+    expect(
+      plan.maxOldSpaceMiB + 3 * plan.semiSpaceMiB + SIDECAR_NON_HEAP_MIB + sidecarMemoryMargin(limit),
+    ).toBe(limit);
+  });
+
+  it("refuses incoherent numbers, each naming its setting", () => {
+    const coherent = sidecarMemoryPlan(256);
+    const problems = (over: Partial<SidecarMemory>, task = 1024) =>
+      sidecarMemoryProblems({ ...coherent, ...over }, task);
+    expect(problems({ memoryMiB: 231, maxOldSpaceMiB: sidecarMemoryPlan(231).maxOldSpaceMiB })).toEqual([
+      "sidecarMemory 231 MiB leaves V8 an old space of 95 MiB, below the 96 MiB the sidecar needs (the limit holds the old space, the 24 MiB young generation, 80 MiB outside the heap and a margin)",
+    ]);
+    expect(problems({ maxOldSpaceMiB: 121 })).toEqual([
+      "sidecarMemory 256 MiB: V8's heap limit (121 MiB old space + 24 MiB young generation) and 80 MiB outside the heap leave 31 MiB under it, below the 32 MiB margin",
+    ]);
+    expect(problems({ semiSpaceMiB: 16 })).toHaveLength(1);
+    expect(problems({ reservationMiB: 144 })).toEqual([
+      "the sidecar's memory reservation 144 MiB is below its measured working set (145 MiB with 2,000 idle SSE streams)",
+    ]);
+    expect(problems({ reservationMiB: 257 })).toEqual([
+      "sidecarMemory 256 MiB is below the sidecar's memory reservation (257 MiB)",
+    ]);
+    expect(problems({}, 511)).toEqual([
+      "memory 511 MiB leaves the server and the agent 255 MiB beside the sidecar's 256 MiB (sidecarMemory); they need at least 256 MiB: raise memory or lower sidecarMemory",
+    ]);
+    expect(problems({ memoryMiB: 256.5 })).toEqual(["sidecarMemory 256.5 must be a whole number of MiB"]);
+  });
+
+  it("gives V8 its limits through NODE_OPTIONS, which Node accepts there: heap limit = old space + 3 semi-spaces", () => {
+    const plan = sidecarMemoryPlan(256);
+    const nodeOptions = sidecarNodeOptions(plan);
+    expect(v8HeapFlags(nodeOptions)).toEqual({ oldSpaceMiB: 120, semiSpaceMiB: 8 });
+    expect(v8HeapFlags("--max-semi-space-size=8")).toEqual({ semiSpaceMiB: 8 });
+    // The Node that runs these tests is the image's major (24); a flag NODE_OPTIONS refuses exits 9.
+    const limit = execFileSync(
+      process.execPath,
+      ["-e", "process.stdout.write(String(require('v8').getHeapStatistics().heap_size_limit))"],
+      { env: { ...process.env, NODE_OPTIONS: nodeOptions }, encoding: "utf8" },
+    );
+    expect(Number(limit) / 2 ** 20).toBe(plan.maxOldSpaceMiB + SIDECAR_YOUNG_GENERATION_MIB);
+  });
+});
+
 // ---- policies ----
 
 const TD = "aws:ecs/taskDefinition:TaskDefinition";
@@ -245,6 +321,7 @@ const taskPlan = (over: Partial<TaskPlanInput> = {}) =>
     logLevel: "info",
     readiness: { probe: "mcp", path: "/mcp" },
     sidecarOptions: {},
+    sidecarMemory: sidecarMemoryPlan(256),
     ...over,
   });
 
@@ -329,6 +406,45 @@ describe("policy pack rules", () => {
     expect(check(coherentDrain, TD, td(drain("25s")))).toEqual([]);
     expect(check(coherentDrain, TD, td(drain("30s", 30)))).toHaveLength(1);
     expect(check(coherentDrain, TD, td(drain("2m", 121)))).toHaveLength(2);
+  });
+
+  it("boundedSidecarMemory", () => {
+    const sidecar = (
+      over: Record<string, unknown>,
+      nodeOptions = "--max-old-space-size=120 --max-semi-space-size=8",
+    ) => [
+      { name: "server", environment: [] },
+      {
+        name: "sidecar",
+        memory: 256,
+        memoryReservation: 160,
+        environment: [
+          { name: "MCP_SIDECAR_UPSTREAM", value: "http://127.0.0.1:3000" },
+          { name: "NODE_OPTIONS", value: nodeOptions },
+        ],
+        ...over,
+      },
+    ];
+    const rule = (containers: unknown[], memory = "1024") =>
+      check(boundedSidecarMemory, TD, { ...td(containers), memory });
+    expect(rule(sidecar({}))).toEqual([]);
+    expect(rule(sidecar({ memory: undefined }))).toEqual([
+      "container sidecar has no hard memory limit and reservation (memory, memoryReservation): it could take the server's memory",
+    ]);
+    expect(rule(sidecar({}, "--max-semi-space-size=8"))).toEqual([
+      "container sidecar: NODE_OPTIONS sets no --max-old-space-size and --max-semi-space-size, so V8 does not size its heap under the memory limit",
+    ]);
+    expect(rule(sidecar({}, "--max-old-space-size=240 --max-semi-space-size=8"))).toEqual([
+      "container sidecar: memory 256 MiB: V8's heap limit (240 MiB old space + 24 MiB young generation) and 80 MiB outside the heap leave -88 MiB under it, below the 32 MiB margin",
+    ]);
+    expect(rule(sidecar({}), "512")).toEqual([]);
+    expect(rule(sidecar({ memory: 512 }), "512")).toEqual([
+      expect.stringMatching(
+        /^container sidecar: the task's memory 512 MiB leaves the server and the agent 0 MiB/,
+      ),
+    ]);
+    // Only the sidecar's container: the server's memory is bounded by the task's.
+    expect(rule([{ name: "server", environment: [{ name: "PORT", value: "3000" }] }])).toEqual([]);
   });
 
   it("noSecretsWildcard", () => {
@@ -428,8 +544,8 @@ describe("policy pack rules", () => {
   // On the dev stack as the program builds it: test/infra.test.ts, which runs that program already.
   it("all pass on the task definition plan", () => {
     const plan = taskPlan();
-    for (const policy of [nonRootContainers, noSecretEnvironment, coherentDrain])
-      expect(check(policy, TD, td(plan))).toEqual([]);
+    for (const policy of [nonRootContainers, noSecretEnvironment, coherentDrain, boundedSidecarMemory])
+      expect(check(policy, TD, { ...td(plan), memory: "512" })).toEqual([]);
   });
 });
 

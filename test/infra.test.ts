@@ -141,7 +141,8 @@ describe("the dev stack (Pulumi.dev.yaml)", async () => {
 
   it("gives the sidecar an environment its own config parser accepts, with the stack's timings", () => {
     const known = new Set(OPTIONS.map((spec) => envName(spec.flag)));
-    expect(Object.keys(env(sidecar)).filter((name) => !known.has(name))).toEqual([]);
+    // Besides the sidecar's own options, only Node's: the V8 heap limits (plan/memory.ts).
+    expect(Object.keys(env(sidecar)).filter((name) => !known.has(name))).toEqual(["NODE_OPTIONS"]);
     const parsed = parseConfig([], { ...env(sidecar), AWS_TOKEN: "token-from-the-task-secrets" });
     if (parsed.kind !== "config") throw new Error(`sidecar config refused: ${JSON.stringify(parsed)}`);
     const alb = program.one("aws:lb/loadBalancer:LoadBalancer").inputs.idleTimeout as number;
@@ -167,6 +168,16 @@ describe("the dev stack (Pulumi.dev.yaml)", async () => {
     for (const group of program.ofType("aws:cloudwatch/logGroup:LogGroup"))
       expect(group.inputs.retentionInDays).toBe(7);
     expect(program.ofType("aws:cloudwatch/logGroup:LogGroup")).toHaveLength(3);
+  });
+
+  it("gives the sidecar its own memory: a reservation, a hard limit and V8 heap limits under it", () => {
+    expect(sidecar).toMatchObject({ memory: 256, memoryReservation: 160 });
+    expect(env(sidecar).NODE_OPTIONS).toBe("--max-old-space-size=120 --max-semi-space-size=8");
+    // The server and the agent share what is left of the task's memory: 768 of 1024 MiB.
+    for (const c of [server, agent])
+      expect([c?.memory, c?.memoryReservation]).toEqual([undefined, undefined]);
+    const td = program.one("aws:ecs/taskDefinition:TaskDefinition");
+    expect(Number(td.inputs.memory) - (sidecar?.memory as number)).toBe(768);
   });
 
   it("deploys safely: circuit breaker with rollback, 100/200, grace period, private network config", () => {
@@ -724,8 +735,7 @@ describe("your own server: MCP path, readiness probe, environment, sidecar optio
     const { sidecar } = containers(await runProgram(dev(config)));
     const known = new Set(OPTIONS.map((spec) => envName(spec.flag)));
     // A misspelt MCP_SIDECAR_ variable would be ignored by the sidecar without a word.
-    const names = Object.keys(env(sidecar));
-    expect(names.filter((name) => name.startsWith("MCP_SIDECAR_") && !known.has(name))).toEqual([]);
+    expect(Object.keys(env(sidecar)).filter((name) => !known.has(name))).toEqual(["NODE_OPTIONS"]);
     const parsed = parseConfig([], { ...env(sidecar), AWS_TOKEN: "token-from-the-task-secrets" });
     if (parsed.kind !== "config") throw new Error(`sidecar config refused: ${JSON.stringify(parsed)}`);
     expect(parsed.config).toMatchObject(expected);
@@ -795,6 +805,33 @@ describe("your own server: MCP path, readiness probe, environment, sidecar optio
     ).toEqual([
       "mcpPath is for serverImage: the reference server serves MCP at /mcp",
       "serverEnvironment: MCP_SERVER_PORT is set by serverPort for the reference server",
+    ]);
+  });
+});
+
+describe("the sidecar's memory", () => {
+  it("sizes V8's old space from sidecarMemory, and keeps the reservation", async () => {
+    const { sidecar } = containers(await runProgram(dev({ "mcp-sidecar:sidecarMemory": 512 })));
+    expect(sidecar).toMatchObject({ memory: 512, memoryReservation: 160 });
+    // 512 - 24 young generation - 80 outside the heap - 64 margin (an eighth).
+    expect(env(sidecar).NODE_OPTIONS).toBe("--max-old-space-size=344 --max-semi-space-size=8");
+  });
+
+  it("refuses a sidecar limit too small for its heap, or a task too small to leave the server room", async () => {
+    expect(await problemsOf(dev({ "mcp-sidecar:sidecarMemory": 200 }))).toEqual([
+      "sidecarMemory 200 MiB leaves V8 an old space of 64 MiB, below the 96 MiB the sidecar needs (the limit holds the old space, the 24 MiB young generation, 80 MiB outside the heap and a margin)",
+    ]);
+    expect(await problemsOf(dev({ "mcp-sidecar:sidecarMemory": 1024 }))).toEqual([
+      "memory 1024 MiB leaves the server and the agent 0 MiB beside the sidecar's 1024 MiB (sidecarMemory); they need at least 256 MiB: raise memory or lower sidecarMemory",
+    ]);
+    // The smallest Fargate task still fits the default; a larger sidecar does not.
+    expect(await problemsOf(dev({ "mcp-sidecar:cpu": 256, "mcp-sidecar:memory": 512 }))).toEqual([]);
+    expect(
+      await problemsOf(
+        dev({ "mcp-sidecar:cpu": 256, "mcp-sidecar:memory": 512, "mcp-sidecar:sidecarMemory": 384 }),
+      ),
+    ).toEqual([
+      "memory 512 MiB leaves the server and the agent 128 MiB beside the sidecar's 384 MiB (sidecarMemory); they need at least 256 MiB: raise memory or lower sidecarMemory",
     ]);
   });
 });

@@ -4,6 +4,7 @@
 import * as aws from "@pulumi/aws";
 import * as pulumi from "@pulumi/pulumi";
 import { containerDefinitions, type InjectedHeader, type ServerContainer } from "../plan/containers.ts";
+import type { SidecarMemory } from "../plan/memory.ts";
 import type { Readiness } from "../plan/sidecar-env.ts";
 import { type Architecture, METRICS_PORT, SIDECAR_PORT, type Timing } from "../plan.ts";
 import type { LogGroups, TaskRoles } from "./iam.ts";
@@ -24,6 +25,7 @@ export interface TaskInput {
   readonly logLevel: string;
   readonly readiness: Readiness;
   readonly sidecarOptions: Readonly<Record<string, string>>;
+  readonly sidecarMemory: SidecarMemory;
   readonly roles: TaskRoles;
 }
 
@@ -66,6 +68,7 @@ export function createTaskDefinition(
         logLevel: input.logLevel,
         readiness: input.readiness,
         sidecarOptions: input.sidecarOptions,
+        sidecarMemory: input.sidecarMemory,
       }),
     );
   });

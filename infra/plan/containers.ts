@@ -3,6 +3,7 @@
 // references, ARNs and log group names. Unit-tested in test/infra-plan.test.ts.
 
 import { AGENT_PORT, CONTAINER_NAMES, CONTAINER_USER, type Timing } from "../plan.ts";
+import { type SidecarMemory, sidecarNodeOptions } from "./memory.ts";
 import { type Readiness, sidecarEnvironment } from "./sidecar-env.ts";
 
 export interface ServerContainer {
@@ -46,12 +47,18 @@ export interface TaskPlanInput {
   readonly readiness: Readiness;
   /** Further sidecar options by flag name, checked already (plan/sidecar-env.ts). */
   readonly sidecarOptions: Readonly<Record<string, string>>;
+  /** The sidecar container's limit, reservation and V8 heap flags, checked already (plan/memory.ts). */
+  readonly sidecarMemory: SidecarMemory;
 }
 
 export interface ContainerDefinition {
   name: string;
   image: string;
   essential: boolean;
+  /** Hard limit, MiB: ECS stops the container above it. */
+  memory?: number;
+  /** MiB kept for the container when the task's memory is contended. */
+  memoryReservation?: number;
   user?: string;
   readonlyRootFilesystem?: boolean;
   portMappings?: { containerPort: number; protocol: "tcp" }[];
@@ -129,13 +136,21 @@ export function containerDefinitions(plan: TaskPlanInput): ContainerDefinition[]
     name: CONTAINER_NAMES.sidecar,
     image: plan.sidecarImage,
     essential: true,
+    // Its own limit inside the task's memory, so a sidecar that grew cannot starve the server; the
+    // server and the agent have none: the task's memory bounds them, and their sizes are not ours.
+    memory: plan.sidecarMemory.memoryMiB,
+    memoryReservation: plan.sidecarMemory.reservationMiB,
     user: CONTAINER_USER,
     readonlyRootFilesystem: true,
     portMappings: [
       { containerPort: plan.sidecarPort, protocol: "tcp" },
       { containerPort: plan.metricsPort, protocol: "tcp" },
     ],
-    environment: Object.entries(env).map(([name, value]) => ({ name, value })),
+    // NODE_OPTIONS sizes V8's heap under the container's limit (the image's ENTRYPOINT sets the
+    // semi-space too; a flag on the command line wins, and the two agree).
+    environment: Object.entries({ ...env, NODE_OPTIONS: sidecarNodeOptions(plan.sidecarMemory) }).map(
+      ([name, value]) => ({ name, value }),
+    ),
     secrets: [token],
     healthCheck: healthCheck(["/nodejs/bin/node", "/app/proxy/cli.ts", "healthcheck"]),
     // Shutdown order is the reverse of dependsOn: ECS stops the sidecar first, while the server and
