@@ -244,7 +244,7 @@ describe("the sidecar's memory (plan/memory.ts)", () => {
       plan.maxOldSpaceMiB + SIDECAR_YOUNG_GENERATION_MIB + SIDECAR_NON_HEAP_MIB + SIDECAR_MIN_MARGIN_MIB,
     ).toBeLessThanOrEqual(plan.memoryMiB);
     expect(plan.reservationMiB).toBeGreaterThanOrEqual(SIDECAR_MEASURED_WORKING_SET_MIB);
-    expect(plan.reservationMiB).toBeLessThanOrEqual(plan.memoryMiB);
+    expect(plan.reservationMiB).toBeLessThan(plan.memoryMiB);
     expect(sidecarMemoryProblems(plan, SERVICE_DEFAULTS.memory)).toEqual([]);
     // Fargate's smallest task (512 MiB) still leaves the server and the agent their 256.
     expect(sidecarMemoryProblems(plan, 512)).toEqual([]);
@@ -273,8 +273,9 @@ describe("the sidecar's memory (plan/memory.ts)", () => {
     expect(problems({ reservationMiB: 144 })).toEqual([
       "the sidecar's memory reservation 144 MiB is below its measured working set (145 MiB with 2,000 idle SSE streams)",
     ]);
-    expect(problems({ reservationMiB: 257 })).toEqual([
-      "sidecarMemory 256 MiB is below the sidecar's memory reservation (257 MiB)",
+    // ECS requires memory above memoryReservation.
+    expect(problems({ reservationMiB: 256 })).toEqual([
+      "sidecarMemory 256 MiB must be above the sidecar's memory reservation (256 MiB)",
     ]);
     expect(problems({}, 511)).toEqual([
       "memory 511 MiB leaves the server and the agent 255 MiB beside the sidecar's 256 MiB (sidecarMemory); they need at least 256 MiB: raise memory or lower sidecarMemory",

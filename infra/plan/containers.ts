@@ -55,9 +55,9 @@ export interface ContainerDefinition {
   name: string;
   image: string;
   essential: boolean;
-  /** Hard limit, MiB: ECS stops the container above it. */
+  /** Hard limit, MiB: a container that tries to use more is killed. */
   memory?: number;
-  /** MiB kept for the container when the task's memory is contended. */
+  /** Soft limit, MiB: under memory contention Docker keeps the container toward it. */
   memoryReservation?: number;
   user?: string;
   readonlyRootFilesystem?: boolean;

@@ -13,7 +13,8 @@
 // How the numbers relate:
 //   hard limit >= old space + young generation + outside the heap + margin
 //     256        =   120     +        24        +       80         +   32
-//   reservation (160) >= the largest measured working set (145), and <= the hard limit;
+//   reservation (160) >= the largest measured working set (145), and below the hard limit (ECS
+//   requires memory > memoryReservation);
 //   task memory - hard limit >= what the server and the agent keep (256).
 // So V8 collects harder and, at worst, fails with its own heap-out-of-memory report in the log,
 // before the kernel's OOM killer stops the container at the hard limit.
@@ -28,7 +29,10 @@ export const SIDECAR_YOUNG_GENERATION_MIB = 3 * SIDECAR_SEMI_SPACE_MIB;
 export const SIDECAR_NON_HEAP_MIB = 80;
 /** The largest working set measured: 2,000 idle SSE streams (a burst's target is 120 MiB). */
 export const SIDECAR_MEASURED_WORKING_SET_MIB = 145;
-/** What ECS keeps for the sidecar when the task's memory is contended: above the working set. */
+/**
+ * The soft limit: under memory contention Docker keeps the container toward it (ECS's
+ * memoryReservation), so it sits above the working set.
+ */
 export const SIDECAR_MEMORY_RESERVATION_MIB = 160;
 /**
  * The least old space the sidecar runs with: the live heap with 2,000 idle SSE streams is about
@@ -44,9 +48,9 @@ export const SERVER_MIN_MEMORY_MIB = 256;
 
 /** The sidecar container's memory, as the task definition carries it. */
 export interface SidecarMemory {
-  /** The container's `memory`: the hard limit (the container is stopped above it). */
+  /** The container's `memory`: the hard limit (a container that tries to use more is killed). */
   readonly memoryMiB: number;
-  /** The container's `memoryReservation`. */
+  /** The container's `memoryReservation`: the soft limit, which ECS requires below `memory`. */
   readonly reservationMiB: number;
   readonly maxOldSpaceMiB: number;
   readonly semiSpaceMiB: number;
@@ -113,9 +117,9 @@ export function sidecarMemoryProblems(
     problems.push(
       `the sidecar's memory reservation ${reservationMiB} MiB is below its measured working set (${SIDECAR_MEASURED_WORKING_SET_MIB} MiB with 2,000 idle SSE streams)`,
     );
-  if (reservationMiB > memoryMiB)
+  if (reservationMiB >= memoryMiB)
     problems.push(
-      `${names.limit} ${memoryMiB} MiB is below the sidecar's memory reservation (${reservationMiB} MiB)`,
+      `${names.limit} ${memoryMiB} MiB must be above the sidecar's memory reservation (${reservationMiB} MiB)`,
     );
   const leftMiB = taskMemoryMiB - memoryMiB;
   if (leftMiB < SERVER_MIN_MEMORY_MIB)

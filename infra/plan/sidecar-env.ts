@@ -1,7 +1,7 @@
 // The sidecar's environment in the task: the MCP_SIDECAR_* variables the component sets, and the
 // options a stack adds by name (sidecarOptions), checked against the sidecar's own option table
 // (proxy/config.ts OPTIONS) with its own parsers, so a preview refuses what the sidecar would refuse
-// at start (it exits 2 on an invalid configuration, and ECS would restart it forever). Pure.
+// at start (it exits 2 on an invalid configuration: every task of the deployment would stop). Pure.
 
 import { InvalidValue } from "../../proxy/config/values.ts";
 import { envName, OPTIONS, parseConfig, type ReadyProbeKind } from "../../proxy/config.ts";
