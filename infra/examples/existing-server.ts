@@ -50,6 +50,8 @@ const service = new McpService("my-mcp", {
   readyProbe: config.get<ReadyProbeKind>("readyProbe"),
   readyProbePath: config.get("readyProbePath"),
   sidecarOptions,
+  logLevel: config.get("logLevel"),
+  sidecarMemory: config.getNumber("sidecarMemory"),
 });
 
 export const url = service.url;
