@@ -8,7 +8,7 @@ import * as pulumi from "@pulumi/pulumi";
 import { buildImage, createRepository, releaseTag } from "./images.ts";
 import { McpService } from "./mcp-service.ts";
 import { SERVICE_DEFAULTS } from "./plan.ts";
-import { readSettings } from "./settings.ts";
+import { REFERENCE_SERVER, readSettings } from "./settings.ts";
 
 const settings = readSettings();
 const stack = pulumi.getStack();
@@ -83,12 +83,16 @@ const service = new McpService(`${project}-${stack}`, {
         // stack's to say (the policy pack requires a non-root user).
         ...(settings.serverUser ? { user: settings.serverUser } : {}),
         readonlyRootFilesystem: settings.serverReadonlyRootFilesystem,
+        environment: settings.serverEnvironment,
       }
     : {
         image: server.ref,
         port: settings.serverPort,
         healthCheckCommand: ["/nodejs/bin/node", "/app/server/main.ts", "healthcheck"],
-        environment: { MCP_SERVER_PORT: String(settings.serverPort) },
+        environment: {
+          ...settings.serverEnvironment,
+          [REFERENCE_SERVER.portVariable]: String(settings.serverPort),
+        },
         user: "65532:65532",
       },
   ...network,
@@ -107,6 +111,12 @@ const service = new McpService(`${project}-${stack}`, {
   injectHeaders: settings.injectHeaders,
   kmsKeyArn: settings.kmsKeyArn,
   logRetentionDays: settings.logRetentionDays,
+  logLevel: settings.logLevel,
+  mcpPath: settings.mcpPath,
+  readyProbe: settings.readyProbe,
+  readyProbePath: settings.readyProbePath,
+  sidecarOptions: settings.sidecarOptions,
+  sidecarMemory: settings.sidecarMemory,
 });
 
 export const url = service.url;

@@ -6,11 +6,13 @@
 // tests); the numbers come from plan.ts.
 
 import * as pulumi from "@pulumi/pulumi";
+import type { ReadyProbeKind } from "../proxy/config.ts";
 import { createLogGroups, createRoles, servedSecretArns } from "./parts/iam.ts";
 import { createLoadBalancing } from "./parts/load-balancer.ts";
-import { createTaskSecrets } from "./parts/secrets.ts";
+import { createTaskSecrets, readApiKeyCommand } from "./parts/secrets.ts";
 import { createService } from "./parts/service.ts";
 import { createTaskDefinition } from "./parts/task.ts";
+import { readiness } from "./plan/sidecar-env.ts";
 import {
   type Architecture,
   type AuthSetting,
@@ -21,6 +23,7 @@ import {
   type ServerContainer,
   serviceProblems,
   serviceShape,
+  sidecarMemoryPlan,
 } from "./plan.ts";
 
 export type { AuthSetting } from "./plan.ts";
@@ -59,14 +62,38 @@ export interface McpServiceArgs {
   readonly kmsKeyArn?: string | undefined;
   readonly logRetentionDays?: number;
   readonly logLevel?: string;
+  /** Where the server serves MCP (Streamable HTTP): the `url` output ends with it. */
+  readonly mcpPath?: string;
+  /**
+   * How the sidecar's readiness checks the server: mcp (a JSON-RPC ping POSTed to readyProbePath),
+   * http (a GET of readyProbePath answers 2xx), tcp (a connect), for a server that does not serve
+   * MCP over HTTP at mcpPath.
+   */
+  readonly readyProbe?: ReadyProbeKind;
+  /** The path the mcp or http probe requests; default: mcpPath. Not with the tcp probe. */
+  readonly readyProbePath?: string;
+  /**
+   * Further options of the sidecar by flag name without dashes (`{ "ready-cache": "5s" }`), passed as
+   * MCP_SIDECAR_* variables; the ones the component sets itself are refused, naming their setting.
+   */
+  readonly sidecarOptions?: Readonly<Record<string, string>>;
+  /**
+   * The sidecar container's hard memory limit in MiB; V8's heap is sized under it and the task's
+   * memory must leave the server and the agent room beside it (plan/memory.ts).
+   */
+  readonly sidecarMemory?: number;
 }
 
 type Defaulted = keyof typeof SERVICE_DEFAULTS;
 
 /** The arguments with SERVICE_DEFAULTS applied to what was left out. */
-type ResolvedArgs = Omit<McpServiceArgs, Defaulted | "desiredCount" | "injectHeaders"> & {
+type ResolvedArgs = Omit<McpServiceArgs, Defaulted | "desiredCount" | "injectHeaders" | "sidecarOptions"> & {
   readonly [K in Defaulted]-?: (typeof SERVICE_DEFAULTS)[K];
-} & { readonly desiredCount: number; readonly injectHeaders: readonly InjectedHeader[] };
+} & {
+  readonly desiredCount: number;
+  readonly injectHeaders: readonly InjectedHeader[];
+  readonly sidecarOptions: Readonly<Record<string, string>>;
+};
 
 function withDefaults(args: McpServiceArgs): ResolvedArgs {
   const given = Object.fromEntries(Object.entries(args).filter(([, value]) => value !== undefined));
@@ -76,6 +103,7 @@ function withDefaults(args: McpServiceArgs): ResolvedArgs {
     ...given,
     desiredCount: args.desiredCount ?? minCount,
     injectHeaders: args.injectHeaders ?? [],
+    sidecarOptions: args.sidecarOptions ?? {},
   } as ResolvedArgs;
 }
 
@@ -92,7 +120,11 @@ export class McpService extends pulumi.ComponentResource {
     // Conflicting or impossible arguments fail first, all named together, before anything is
     // registered.
     const resolved = withDefaults(args);
-    const shape = serviceShape({ ...resolved, serverPort: resolved.server.port });
+    const shape = serviceShape({
+      ...resolved,
+      serverPort: resolved.server.port,
+      serverEnvironment: resolved.server.environment,
+    });
     const problems = serviceProblems(shape);
     if (problems.length > 0) throw new PlanError(problems);
     const timing = planTiming(shape.drainSeconds, undefined, shape.albIdleTimeoutSeconds);
@@ -129,6 +161,9 @@ export class McpService extends pulumi.ComponentResource {
         injectHeaders: resolved.injectHeaders,
         logGroups,
         logLevel: resolved.logLevel,
+        readiness: readiness(resolved.readyProbe, resolved.readyProbePath, resolved.mcpPath),
+        sidecarOptions: resolved.sidecarOptions,
+        sidecarMemory: sidecarMemoryPlan(shape.sidecarMemory),
         roles,
       },
       child,
@@ -164,15 +199,13 @@ export class McpService extends pulumi.ComponentResource {
     );
 
     const apiKeySecretArn = secrets.apiKeySecretArn;
-    this.url = pulumi.interpolate`${resolved.certificateArn ? "https" : "http"}://${ingress.loadBalancer.dnsName}/mcp`;
+    this.url = pulumi.interpolate`${resolved.certificateArn ? "https" : "http"}://${ingress.loadBalancer.dnsName}${resolved.mcpPath}`;
     this.clusterName = cluster.name;
     this.serviceName = service.name;
     this.taskDefinitionArn = taskDefinition.arn;
     this.tokenSecretArn = secrets.tokenSecret.arn;
     this.apiKeySecretArn = apiKeySecretArn ?? pulumi.output(undefined);
-    this.readApiKeyCommand = apiKeySecretArn
-      ? pulumi.interpolate`aws secretsmanager get-secret-value --secret-id ${apiKeySecretArn} --query SecretString --output text`
-      : pulumi.output(undefined);
+    this.readApiKeyCommand = readApiKeyCommand(apiKeySecretArn, child);
     this.registerOutputs({
       url: this.url,
       clusterName: this.clusterName,

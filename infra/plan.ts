@@ -3,6 +3,19 @@
 // (as awsx's subnet distributor does), so a bad stack config fails `pulumi preview` with every
 // reason at once. Unit-tested in test/infra-plan.test.ts; the component (mcp-service.ts) only
 // turns this plan into resources.
+//
+// This module holds the service's numbers and their checks; plan/ holds the rest, one concern per
+// file: the container definitions (plan/containers.ts), the sidecar's environment and options
+// (plan/sidecar-env.ts), the sidecar's memory (plan/memory.ts, re-exported here), secrets in plain
+// environment (plan/plain-env.ts) and the IAM documents (plan/iam.ts).
+
+import { OPTIONS, type ReadyProbeKind } from "../proxy/config.ts";
+import { sidecarMemoryPlan, sidecarMemoryProblems } from "./plan/memory.ts";
+import { describePlainSecret, plainEnvironmentSecret } from "./plan/plain-env.ts";
+import { sidecarSettingsProblems } from "./plan/sidecar-env.ts";
+
+export type { InjectedHeader, ServerContainer } from "./plan/containers.ts";
+export * from "./plan/memory.ts";
 
 export class PlanError extends Error {
   readonly problems: readonly string[];
@@ -24,6 +37,13 @@ export const CONTAINER_NAMES = { agent: "secrets-agent", server: "server", sidec
 
 export type Architecture = "ARM64" | "X86_64";
 
+/** The sidecar's own default of an option, from its option table (proxy/config/*.ts). */
+const sidecarDefault = (flag: string): string => {
+  const value = OPTIONS.find((spec) => spec.flag === flag)?.default;
+  if (value === undefined) throw new Error(`the sidecar has no default for --${flag}`);
+  return value;
+};
+
 /**
  * McpService's defaults, each defined here only: the component applies them to arguments left out,
  * and stack config (Pulumi.yaml, whose descriptions quote them; a test keeps those in step) leaves a
@@ -41,8 +61,15 @@ export const SERVICE_DEFAULTS = Object.freeze({
   /** Above the sidecar's SSE keepalive (15 s), so a quiet stream is never cut. */
   albIdleTimeoutSeconds: 120,
   logRetentionDays: 30,
-  logLevel: "info",
+  /** The sidecar's own default (--log-level). */
+  logLevel: sidecarDefault("log-level"),
   assignPublicIp: false,
+  /** Where the server serves MCP: the sidecar's own assumption (--ready-probe-path's default). */
+  mcpPath: sidecarDefault("ready-probe-path"),
+  /** A JSON-RPC ping at the MCP path: the sidecar's own default (--ready-probe). */
+  readyProbe: sidecarDefault("ready-probe") as ReadyProbeKind,
+  /** The sidecar container's hard memory limit (MiB): V8's heap is sized under it (plan/memory.ts). */
+  sidecarMemory: 256,
 });
 
 /** The SSE keepalive the task's sidecar is given: the sidecar's own default, --sse-keepalive 15s. */
@@ -122,11 +149,24 @@ export interface ServiceShape {
   readonly serverPort: number;
   readonly drainSeconds: number;
   readonly albIdleTimeoutSeconds: number;
+  readonly serverEnvironment: Readonly<Record<string, string>>;
+  readonly mcpPath: string;
+  /** A string: a JavaScript caller or stack config may give anything; the sidecar's parser checks. */
+  readonly readyProbe: string;
+  /** Undefined: the MCP path (none with the tcp probe). */
+  readonly readyProbePath: string | undefined;
+  readonly logLevel: string;
+  /** Further options of the sidecar by flag name (no dashes). */
+  readonly sidecarOptions: Readonly<Record<string, string>>;
+  /** The sidecar container's hard memory limit, MiB. */
+  readonly sidecarMemory: number;
 }
 
 /** What a service is given, any of its numbers left out. */
 export type ServiceShapeInput = Partial<Omit<ServiceShape, "allowedCidrs" | "auth" | "serverPort">> &
   Pick<ServiceShape, "allowedCidrs" | "auth" | "serverPort">;
+
+const ENV_NAME = /^[A-Za-z_][A-Za-z0-9_]*$/;
 
 /** The shape with SERVICE_DEFAULTS applied to what was left out (desiredCount: minCount). */
 export function serviceShape(input: ServiceShapeInput): ServiceShape {
@@ -142,12 +182,20 @@ export function serviceShape(input: ServiceShapeInput): ServiceShape {
     serverPort: input.serverPort,
     drainSeconds: input.drainSeconds ?? SERVICE_DEFAULTS.drainSeconds,
     albIdleTimeoutSeconds: input.albIdleTimeoutSeconds ?? SERVICE_DEFAULTS.albIdleTimeoutSeconds,
+    serverEnvironment: input.serverEnvironment ?? {},
+    mcpPath: input.mcpPath ?? SERVICE_DEFAULTS.mcpPath,
+    readyProbe: input.readyProbe ?? SERVICE_DEFAULTS.readyProbe,
+    readyProbePath: input.readyProbePath,
+    logLevel: input.logLevel ?? SERVICE_DEFAULTS.logLevel,
+    sidecarOptions: input.sidecarOptions ?? {},
+    sidecarMemory: input.sidecarMemory ?? SERVICE_DEFAULTS.sidecarMemory,
   };
 }
 
 /** Everything wrong with a service's shape, each problem naming its setting; empty when it fits. */
 export function serviceProblems(shape: ServiceShape): string[] {
   const problems = fargateSizeProblems(shape.cpu, shape.memory);
+  problems.push(...sidecarMemoryProblems(sidecarMemoryPlan(shape.sidecarMemory), shape.memory));
   const { minCount, maxCount, desiredCount } = shape;
   if (minCount < 1) problems.push(`minCount ${minCount} must be >= 1`);
   if (maxCount < minCount) problems.push(`maxCount ${maxCount} is below minCount ${minCount}`);
@@ -168,12 +216,29 @@ export function serviceProblems(shape: ServiceShape): string[] {
   // The load balancer is internet-facing whatever the tasks' subnets: only the CIDRs keep it private.
   if (shape.allowedCidrs.includes("0.0.0.0/0") && shape.auth.mode === "disabled")
     problems.push("auth is disabled while the load balancer is open to 0.0.0.0/0: refusing an open endpoint");
+  for (const [name, value] of Object.entries(shape.serverEnvironment)) {
+    if (!ENV_NAME.test(name)) problems.push(`serverEnvironment: "${name}" is not a variable name`);
+    // The policy pack's rule, applied at preview: the value would sit in the task definition.
+    const secret = plainEnvironmentSecret(name, value);
+    if (secret)
+      problems.push(
+        `serverEnvironment: ${describePlainSecret(secret, name)}; give the server secrets through injectHeaders or the Secrets Manager Agent`,
+      );
+  }
+  let timing: Timing | undefined;
   try {
-    planTiming(shape.drainSeconds, undefined, shape.albIdleTimeoutSeconds);
+    timing = planTiming(shape.drainSeconds, undefined, shape.albIdleTimeoutSeconds);
   } catch (error) {
     if (!(error instanceof PlanError)) throw error;
     problems.push(...error.problems);
   }
+  problems.push(
+    ...sidecarSettingsProblems(shape, {
+      ports: { server: shape.serverPort, sidecar: SIDECAR_PORT, metrics: METRICS_PORT },
+      agentPort: AGENT_PORT,
+      timing,
+    }),
+  );
   return problems;
 }
 
@@ -201,209 +266,6 @@ export function fargateSizeProblems(cpu: number, memory: number): string[] {
       `memory ${memory} MiB does not pair with cpu ${cpu} on Fargate (valid: ${memories[0]}-${memories.at(-1)} MiB)`,
     ];
   return [];
-}
-
-export interface ServerContainer {
-  /** The MCP server image (by digest when the stack built it). */
-  readonly image: string;
-  readonly port: number;
-  /** Exec-form health check command, without the leading "CMD"; none: the sidecar waits for START. */
-  readonly healthCheckCommand?: readonly string[] | undefined;
-  readonly environment?: Readonly<Record<string, string>> | undefined;
-  /** The user it runs as; the reference server image runs as 65532. */
-  readonly user?: string | undefined;
-  readonly readonlyRootFilesystem?: boolean | undefined;
-}
-
-export interface InjectedHeader {
-  readonly header: string;
-  readonly secretArn: string;
-  readonly jsonKey?: string | undefined;
-}
-
-export interface TaskPlanInput {
-  readonly region: string;
-  readonly timing: Timing;
-  readonly sidecarImage: string;
-  readonly agentImage: string;
-  /**
-   * Exec-form health check of the agent image (without "CMD"): agent/Dockerfile's agent-probe by
-   * default; null for an agent image without one, which the sidecar then waits for only to start.
-   */
-  readonly agentHealthCheckCommand?: readonly string[] | null;
-  readonly server: ServerContainer;
-  readonly sidecarPort: number;
-  readonly metricsPort: number;
-  /** The SSRF token secret: handed to the agent and the sidecar through `secrets`, never as plain env. */
-  readonly tokenSecretArn: string;
-  /** Undefined when auth is explicitly disabled. */
-  readonly apiKeySecretArn: string | undefined;
-  readonly injectHeaders: readonly InjectedHeader[];
-  readonly logGroups: { readonly agent: string; readonly server: string; readonly sidecar: string };
-  readonly logLevel: string;
-}
-
-export interface ContainerDefinition {
-  name: string;
-  image: string;
-  essential: boolean;
-  user?: string;
-  readonlyRootFilesystem?: boolean;
-  portMappings?: { containerPort: number; protocol: "tcp" }[];
-  environment?: { name: string; value: string }[];
-  secrets?: { name: string; valueFrom: string }[];
-  healthCheck?: {
-    command: string[];
-    interval: number;
-    timeout: number;
-    retries: number;
-    startPeriod: number;
-  };
-  dependsOn?: { containerName: string; condition: "START" | "HEALTHY" }[];
-  stopTimeout?: number;
-  logConfiguration: { logDriver: "awslogs"; options: Record<string, string> };
-}
-
-const healthCheck = (command: readonly string[]) => ({
-  command: ["CMD", ...command],
-  interval: 10,
-  timeout: 5,
-  retries: 3,
-  startPeriod: 15,
-});
-
-function logs(group: string, region: string, prefix: string): ContainerDefinition["logConfiguration"] {
-  return {
-    logDriver: "awslogs",
-    options: { "awslogs-group": group, "awslogs-region": region, "awslogs-stream-prefix": prefix },
-  };
-}
-
-/** The three containers of the task, as ECS receives them (containerDefinitions JSON). */
-export function containerDefinitions(plan: TaskPlanInput): ContainerDefinition[] {
-  const token = { name: "AWS_TOKEN", valueFrom: plan.tokenSecretArn };
-  const agentHealthCheck =
-    plan.agentHealthCheckCommand === undefined
-      ? ["/usr/local/bin/agent-probe", String(AGENT_PORT)]
-      : plan.agentHealthCheckCommand;
-  const agent: ContainerDefinition = {
-    name: CONTAINER_NAMES.agent,
-    image: plan.agentImage,
-    essential: true,
-    user: CONTAINER_USER,
-    readonlyRootFilesystem: true,
-    secrets: [token],
-    ...(agentHealthCheck ? { healthCheck: healthCheck(agentHealthCheck) } : {}),
-    stopTimeout: plan.timing.stopTimeoutSeconds,
-    logConfiguration: logs(plan.logGroups.agent, plan.region, CONTAINER_NAMES.agent),
-  };
-  const serverEnv = Object.entries(plan.server.environment ?? {}).map(([name, value]) => ({ name, value }));
-  const server: ContainerDefinition = {
-    name: CONTAINER_NAMES.server,
-    image: plan.server.image,
-    essential: true,
-    ...(plan.server.user ? { user: plan.server.user } : {}),
-    readonlyRootFilesystem: plan.server.readonlyRootFilesystem ?? true,
-    // No port mapping: only the sidecar, on the task's loopback, talks to the server.
-    environment: serverEnv,
-    ...(plan.server.healthCheckCommand ? { healthCheck: healthCheck(plan.server.healthCheckCommand) } : {}),
-    stopTimeout: plan.timing.stopTimeoutSeconds,
-    logConfiguration: logs(plan.logGroups.server, plan.region, CONTAINER_NAMES.server),
-  };
-  const env: Record<string, string> = {
-    MCP_SIDECAR_UPSTREAM: `http://127.0.0.1:${plan.server.port}`,
-    MCP_SIDECAR_PORT: String(plan.sidecarPort),
-    MCP_SIDECAR_HOST: "0.0.0.0",
-    MCP_SIDECAR_METRICS_PORT: String(plan.metricsPort),
-    MCP_SIDECAR_DRAIN_TIMEOUT: `${plan.timing.drainSeconds}s`,
-    MCP_SIDECAR_SSE_KEEPALIVE: `${plan.timing.sseKeepaliveSeconds}s`,
-    MCP_SIDECAR_KEEP_ALIVE_TIMEOUT: `${plan.timing.clientKeepAliveSeconds}s`,
-    MCP_SIDECAR_SECRETS_AGENT: `http://127.0.0.1:${AGENT_PORT}`,
-    MCP_SIDECAR_LOG_LEVEL: plan.logLevel,
-  };
-  // ARNs, not values: the sidecar fetches the values from the agent and follows their rotation.
-  if (plan.apiKeySecretArn) env.MCP_SIDECAR_AUTH_SECRET = plan.apiKeySecretArn;
-  if (plan.injectHeaders.length > 0) {
-    env.MCP_SIDECAR_INJECT_HEADER = plan.injectHeaders
-      .map((h) => `${h.header}=${h.secretArn}${h.jsonKey ? `#${h.jsonKey}` : ""}`)
-      .join(",");
-  }
-  const sidecar: ContainerDefinition = {
-    name: CONTAINER_NAMES.sidecar,
-    image: plan.sidecarImage,
-    essential: true,
-    user: CONTAINER_USER,
-    readonlyRootFilesystem: true,
-    portMappings: [
-      { containerPort: plan.sidecarPort, protocol: "tcp" },
-      { containerPort: plan.metricsPort, protocol: "tcp" },
-    ],
-    environment: Object.entries(env).map(([name, value]) => ({ name, value })),
-    secrets: [token],
-    healthCheck: healthCheck(["/nodejs/bin/node", "/app/proxy/cli.ts", "healthcheck"]),
-    // Shutdown order is the reverse of dependsOn: ECS stops the sidecar first, while the server and
-    // the agent still answer, and stops them once the sidecar has drained.
-    dependsOn: [
-      {
-        containerName: CONTAINER_NAMES.server,
-        condition: plan.server.healthCheckCommand ? "HEALTHY" : "START",
-      },
-      { containerName: CONTAINER_NAMES.agent, condition: agentHealthCheck ? "HEALTHY" : "START" },
-    ],
-    stopTimeout: plan.timing.stopTimeoutSeconds,
-    logConfiguration: logs(plan.logGroups.sidecar, plan.region, CONTAINER_NAMES.sidecar),
-  };
-  return [agent, server, sidecar];
-}
-
-// ---- IAM ----
-
-export interface PolicyDocument {
-  Version: "2012-10-17";
-  Statement: { Sid: string; Effect: "Allow"; Action: string[]; Resource: string[] }[];
-}
-
-/** The task role (the agent's AWS identity): exactly the secrets it serves, and their KMS key. */
-export function taskRolePolicy(secretArns: readonly string[], kmsKeyArn?: string): PolicyDocument {
-  const unique = [...new Set(secretArns)].sort();
-  if (unique.length === 0) throw new PlanError(["the task role needs at least one secret ARN"]);
-  const problems = unique
-    .filter((arn) => arn.includes("*") || !arn.startsWith("arn:"))
-    .map((arn) => `secret ${arn} is not an exact ARN`);
-  if (kmsKeyArn !== undefined && (kmsKeyArn.includes("*") || !kmsKeyArn.startsWith("arn:")))
-    problems.push(`kmsKeyArn ${kmsKeyArn} is not an exact ARN`);
-  if (problems.length > 0) throw new PlanError(problems);
-  const statements: PolicyDocument["Statement"] = [
-    {
-      Sid: "ReadServedSecrets",
-      Effect: "Allow",
-      Action: ["secretsmanager:GetSecretValue", "secretsmanager:DescribeSecret"],
-      Resource: unique,
-    },
-  ];
-  if (kmsKeyArn)
-    statements.push({
-      Sid: "DecryptServedSecrets",
-      Effect: "Allow",
-      Action: ["kms:Decrypt"],
-      Resource: [kmsKeyArn],
-    });
-  return { Version: "2012-10-17", Statement: statements };
-}
-
-/** The execution role reads the SSRF token (injected at container start through `secrets`). */
-export function executionRoleSecretsPolicy(tokenSecretArn: string): PolicyDocument {
-  return {
-    Version: "2012-10-17",
-    Statement: [
-      {
-        Sid: "InjectAgentToken",
-        Effect: "Allow",
-        Action: ["secretsmanager:GetSecretValue"],
-        Resource: [tokenSecretArn],
-      },
-    ],
-  };
 }
 
 // ---- ECR ----

@@ -6,6 +6,7 @@
 // declares no defaults: its descriptions quote these, and test/infra.test.ts keeps them in step.
 
 import * as pulumi from "@pulumi/pulumi";
+import type { ReadyProbeKind } from "../proxy/config.ts";
 import { InvalidSecretSpec, parseHeaderDelivery } from "../proxy/secrets/spec.ts";
 import {
   type Architecture,
@@ -25,6 +26,9 @@ export const STACK_DEFAULTS = Object.freeze({
   agentTtlSeconds: 30,
   keepReleases: 20,
 });
+
+/** What the reference server (server/main.ts) fixes: where it serves MCP, what gives it its port. */
+export const REFERENCE_SERVER = Object.freeze({ mcpPath: "/mcp", portVariable: "MCP_SERVER_PORT" });
 
 /** Undefined: not set, the component's default applies. */
 export interface StackSettings {
@@ -53,6 +57,13 @@ export interface StackSettings {
   readonly agentHealthCheck: readonly string[] | undefined;
   readonly auth: AuthSetting;
   readonly injectHeaders: readonly InjectedHeader[];
+  readonly serverEnvironment: Readonly<Record<string, string>> | undefined;
+  readonly mcpPath: string | undefined;
+  readonly readyProbe: ReadyProbeKind | undefined;
+  readonly readyProbePath: string | undefined;
+  readonly logLevel: string | undefined;
+  readonly sidecarOptions: Readonly<Record<string, string>> | undefined;
+  readonly sidecarMemory: number | undefined;
   readonly kmsKeyArn: string | undefined;
   readonly imageTag: string | undefined;
   readonly keepReleases: number;
@@ -110,24 +121,21 @@ export function readSettings(config: pulumi.Config = new pulumi.Config()): Stack
   if (authMode !== "existing" && apiKeySecretArn)
     problems.push(`apiKeySecretArn is set but auth is "${authMode}" (set auth: existing)`);
 
-  const injectHeaders: InjectedHeader[] = [];
-  for (const spec of strings("injectHeaders") ?? []) {
-    try {
-      const delivery = parseHeaderDelivery(spec);
-      if (!delivery.ref.secretId.startsWith("arn:aws"))
-        throw new InvalidSecretSpec(
-          `"${spec}": name the secret by ARN, so the task role can be limited to it`,
-        );
-      injectHeaders.push({
-        header: delivery.header,
-        secretArn: delivery.ref.secretId,
-        jsonKey: delivery.ref.jsonKey,
-      });
-    } catch (error) {
-      if (!(error instanceof InvalidSecretSpec)) throw error;
-      problems.push(`injectHeaders: ${error.message}`);
-    }
-  }
+  const injectHeaders = parseInjectHeaders(strings("injectHeaders") ?? [], problems);
+  const environment = strings("serverEnvironment");
+  const serverEnvironment = environment && parseServerEnvironment(environment, problems);
+  const options = strings("sidecarOptions");
+  const sidecarOptions = options && parseSidecarOptions(options, problems);
+  const mcpPath = config.get("mcpPath");
+  const serverImage = config.get("serverImage");
+  if (!serverImage && mcpPath !== undefined && mcpPath !== REFERENCE_SERVER.mcpPath)
+    problems.push(
+      `mcpPath is for serverImage: the reference server serves MCP at ${REFERENCE_SERVER.mcpPath}`,
+    );
+  if (!serverImage && serverEnvironment && Object.hasOwn(serverEnvironment, REFERENCE_SERVER.portVariable))
+    problems.push(
+      `serverEnvironment: ${REFERENCE_SERVER.portVariable} is set by serverPort for the reference server`,
+    );
 
   const logRetentionDays = config.getNumber("logRetentionDays");
   if (logRetentionDays !== undefined && !RETENTION_DAYS.includes(logRetentionDays))
@@ -154,7 +162,7 @@ export function readSettings(config: pulumi.Config = new pulumi.Config()): Stack
     certificateArn: config.get("certificateArn"),
     vpc,
     assignPublicIp: config.getBoolean("assignPublicIp"),
-    serverImage: config.get("serverImage"),
+    serverImage,
     serverPort: int("serverPort", 1, 65_535) ?? STACK_DEFAULTS.serverPort,
     serverHealthCheck: strings("serverHealthCheck"),
     serverUser,
@@ -164,6 +172,14 @@ export function readSettings(config: pulumi.Config = new pulumi.Config()): Stack
     agentHealthCheck: strings("agentHealthCheck"),
     auth,
     injectHeaders,
+    serverEnvironment,
+    mcpPath,
+    // Checked with the sidecar's own parser, with every other problem (serviceProblems below).
+    readyProbe: config.get("readyProbe") as ReadyProbeKind | undefined,
+    readyProbePath: config.get("readyProbePath"),
+    logLevel: config.get("logLevel"),
+    sidecarOptions,
+    sidecarMemory: int("sidecarMemory", 1, 122_880),
     kmsKeyArn: config.get("kmsKeyArn"),
     imageTag: config.get("imageTag"),
     keepReleases: int("keepReleases", 1, 1000) ?? STACK_DEFAULTS.keepReleases,
@@ -183,4 +199,69 @@ export function readSettings(config: pulumi.Config = new pulumi.Config()): Stack
 /** The settings without their unset keys, so that defaults fill them. */
 function definedOnly<T extends object>(value: T): T {
   return Object.fromEntries(Object.entries(value).filter(([, v]) => v !== undefined)) as T;
+}
+
+/**
+ * Headers from secrets, as `Header-Name=SECRET_ARN[#jsonKey]` (the sidecar's --inject-header
+ * syntax, read by its own parser); infra/examples/existing-server.ts reads the same shape.
+ */
+export function parseInjectHeaders(specs: readonly string[], problems: string[]): InjectedHeader[] {
+  const headers: InjectedHeader[] = [];
+  for (const spec of specs) {
+    try {
+      const delivery = parseHeaderDelivery(spec);
+      if (!delivery.ref.secretId.startsWith("arn:aws"))
+        throw new InvalidSecretSpec(
+          `"${spec}": name the secret by ARN, so the task role can be limited to it`,
+        );
+      headers.push({
+        header: delivery.header,
+        secretArn: delivery.ref.secretId,
+        jsonKey: delivery.ref.jsonKey,
+      });
+    } catch (error) {
+      if (!(error instanceof InvalidSecretSpec)) throw error;
+      problems.push(`injectHeaders: ${error.message}`);
+    }
+  }
+  return headers;
+}
+
+/**
+ * The server's environment, as `NAME=value` items (Pulumi's config schema has no map type). A
+ * malformed item is named by its position, never echoed: it may hold a value. Names and secrets
+ * are checked with the rest (plan.ts).
+ */
+export function parseServerEnvironment(items: readonly string[], problems: string[]): Record<string, string> {
+  const environment: Record<string, string> = {};
+  for (const [index, item] of items.entries()) {
+    const eq = item.indexOf("=");
+    if (eq === -1) {
+      problems.push(`serverEnvironment[${index}] is not NAME=value`);
+      continue;
+    }
+    const name = item.slice(0, eq);
+    if (Object.hasOwn(environment, name)) problems.push(`serverEnvironment: ${name} is given more than once`);
+    environment[name] = item.slice(eq + 1);
+  }
+  return environment;
+}
+
+/**
+ * Further sidecar options, as `--option=value` items (as on the sidecar's command line), by flag
+ * name; checked against the sidecar's option table with the rest (plan/sidecar-env.ts).
+ */
+export function parseSidecarOptions(items: readonly string[], problems: string[]): Record<string, string> {
+  const options: Record<string, string> = {};
+  for (const [index, item] of items.entries()) {
+    const match = /^--([^=\s]+)=(.*)$/s.exec(item);
+    if (!match) {
+      problems.push(`sidecarOptions[${index}] is not --option=value`);
+      continue;
+    }
+    const flag = match[1] as string;
+    if (Object.hasOwn(options, flag)) problems.push(`sidecarOptions: --${flag} is given more than once`);
+    options[flag] = match[2] as string;
+  }
+  return options;
 }

@@ -4,7 +4,7 @@
 import { readFileSync } from "node:fs";
 import { describe, expect, it } from "vitest";
 import { parse as parseYaml } from "yaml";
-import type { ContainerDefinition } from "../infra/plan.ts";
+import type { ContainerDefinition } from "../infra/plan/containers.ts";
 import { ALL_POLICIES, nonRootContainers } from "../infra/policy/rules.ts";
 import { envName, OPTIONS, parseConfig } from "../proxy/config.ts";
 import { check } from "./helpers/policy.ts";
@@ -131,13 +131,18 @@ describe("the dev stack (Pulumi.dev.yaml)", async () => {
       MCP_SIDECAR_AUTH_SECRET: expect.stringMatching(
         /^arn:aws:secretsmanager:us-east-1:123456789012:secret:mcp-sidecar-dev-api-key-AbC123$/,
       ),
+      // The readiness probe is named, not left to the sidecar's defaults: a ping at the MCP path.
+      MCP_SIDECAR_READY_PROBE: "mcp",
+      MCP_SIDECAR_READY_PROBE_PATH: "/mcp",
+      MCP_SIDECAR_LOG_LEVEL: "info",
     });
     expect(env(server)).toEqual({ MCP_SERVER_PORT: "3000" });
   });
 
   it("gives the sidecar an environment its own config parser accepts, with the stack's timings", () => {
     const known = new Set(OPTIONS.map((spec) => envName(spec.flag)));
-    expect(Object.keys(env(sidecar)).filter((name) => !known.has(name))).toEqual([]);
+    // Besides the sidecar's own options, only Node's: the V8 heap limits (plan/memory.ts).
+    expect(Object.keys(env(sidecar)).filter((name) => !known.has(name))).toEqual(["NODE_OPTIONS"]);
     const parsed = parseConfig([], { ...env(sidecar), AWS_TOKEN: "token-from-the-task-secrets" });
     if (parsed.kind !== "config") throw new Error(`sidecar config refused: ${JSON.stringify(parsed)}`);
     const alb = program.one("aws:lb/loadBalancer:LoadBalancer").inputs.idleTimeout as number;
@@ -163,6 +168,16 @@ describe("the dev stack (Pulumi.dev.yaml)", async () => {
     for (const group of program.ofType("aws:cloudwatch/logGroup:LogGroup"))
       expect(group.inputs.retentionInDays).toBe(7);
     expect(program.ofType("aws:cloudwatch/logGroup:LogGroup")).toHaveLength(3);
+  });
+
+  it("gives the sidecar its own memory: a reservation, a hard limit and V8 heap limits under it", () => {
+    expect(sidecar).toMatchObject({ memory: 256, memoryReservation: 160 });
+    expect(env(sidecar).NODE_OPTIONS).toBe("--max-old-space-size=120 --max-semi-space-size=8");
+    // The server and the agent share what is left of the task's memory: 768 of 1024 MiB.
+    for (const c of [server, agent])
+      expect([c?.memory, c?.memoryReservation]).toEqual([undefined, undefined]);
+    const td = program.one("aws:ecs/taskDefinition:TaskDefinition");
+    expect(Number(td.inputs.memory) - (sidecar?.memory as number)).toBe(768);
   });
 
   it("deploys safely: circuit breaker with rollback, 100/200, grace period, private network config", () => {
@@ -338,7 +353,7 @@ describe("the dev stack (Pulumi.dev.yaml)", async () => {
     const outputs = program.outputs;
     expect(outputs.url).toBe("http://mcp-sidecar-dev.us-east-1.elb.amazonaws.com/mcp");
     expect(outputs.readApiKeyCommand).toMatch(
-      /^aws secretsmanager get-secret-value --secret-id arn:aws:secretsmanager:us-east-1:123456789012:secret:mcp-sidecar-dev-api-key-AbC123 --query SecretString --output text$/,
+      /^aws secretsmanager get-secret-value --region us-east-1 --secret-id arn:aws:secretsmanager:us-east-1:123456789012:secret:mcp-sidecar-dev-api-key-AbC123 --query SecretString --output text$/,
     );
     expect(outputs.imageDigests).toEqual({
       sidecar: expect.stringMatching(/^sha256:/),
@@ -599,6 +614,228 @@ describe("variants", () => {
   });
 });
 
+const OWN_SERVER = {
+  "mcp-sidecar:serverImage": "ghcr.io/acme/mcp-server:1.4.2",
+  "mcp-sidecar:serverUser": "1000:1000",
+};
+
+/** The problems a preview reports for a config (none: it was accepted). */
+const problemsOf = (config: Record<string, string>) =>
+  runProgram(config).then(
+    () => [],
+    (error: { problems?: string[] }) => error.problems ?? [String(error)],
+  );
+
+describe("your own server: MCP path, readiness probe, environment, sidecar options", () => {
+  it("serves MCP at mcpPath: the url ends with it and the mcp probe pings it", async () => {
+    const program = await runProgram(dev({ ...OWN_SERVER, "mcp-sidecar:mcpPath": "/v1/mcp" }));
+    expect(program.outputs.url).toBe("http://mcp-sidecar-dev.us-east-1.elb.amazonaws.com/v1/mcp");
+    expect(env(containers(program).sidecar)).toMatchObject({
+      MCP_SIDECAR_READY_PROBE: "mcp",
+      MCP_SIDECAR_READY_PROBE_PATH: "/v1/mcp",
+    });
+  });
+
+  it("probes readiness over http at readyProbePath, or by a TCP connect with no path", async () => {
+    const http = await runProgram(
+      dev({
+        ...OWN_SERVER,
+        "mcp-sidecar:mcpPath": "/sse",
+        "mcp-sidecar:readyProbe": "http",
+        "mcp-sidecar:readyProbePath": "/healthz",
+      }),
+    );
+    expect(env(containers(http).sidecar)).toMatchObject({
+      MCP_SIDECAR_READY_PROBE: "http",
+      MCP_SIDECAR_READY_PROBE_PATH: "/healthz",
+    });
+    expect(http.outputs.url).toMatch(/\/sse$/);
+    const tcp = await runProgram(dev({ ...OWN_SERVER, "mcp-sidecar:readyProbe": "tcp" }));
+    expect(env(containers(tcp).sidecar).MCP_SIDECAR_READY_PROBE).toBe("tcp");
+    expect(env(containers(tcp).sidecar)).not.toHaveProperty("MCP_SIDECAR_READY_PROBE_PATH");
+  });
+
+  it("gives the server its environment, beside the reference server's port", async () => {
+    const own = await runProgram(
+      dev({
+        ...OWN_SERVER,
+        "mcp-sidecar:serverEnvironment": ["LOG_FORMAT=json", "UPSTREAM_URL=https://api"],
+      }),
+    );
+    expect(env(containers(own).server)).toEqual({ LOG_FORMAT: "json", UPSTREAM_URL: "https://api" });
+    const reference = await runProgram(dev({ "mcp-sidecar:serverEnvironment": ["MCP_SERVER_STATELESS=1"] }));
+    expect(env(containers(reference).server)).toEqual({ MCP_SERVER_STATELESS: "1", MCP_SERVER_PORT: "3000" });
+  });
+
+  it("passes sidecarOptions and logLevel as MCP_SIDECAR_* variables, and the pack still passes", async () => {
+    const program = await runProgram(
+      dev({
+        "mcp-sidecar:logLevel": "debug",
+        "mcp-sidecar:sidecarOptions": [
+          "--ready-cache=5s",
+          "--upstream-connections=64",
+          "--secrets-agent-timeout=3s",
+          "--max-body-size=8MiB",
+        ],
+      }),
+    );
+    expect(env(containers(program).sidecar)).toMatchObject({
+      MCP_SIDECAR_LOG_LEVEL: "debug",
+      MCP_SIDECAR_READY_CACHE: "5s",
+      MCP_SIDECAR_UPSTREAM_CONNECTIONS: "64",
+      MCP_SIDECAR_SECRETS_AGENT_TIMEOUT: "3s",
+      MCP_SIDECAR_MAX_BODY_SIZE: "8MiB",
+    });
+    // MCP_SIDECAR_SECRETS_AGENT_TIMEOUT has SECRET in its name and is a duration, not a secret.
+    const td = program.one("aws:ecs/taskDefinition:TaskDefinition");
+    for (const policy of ALL_POLICIES) expect(check(policy, td.type, td.inputs), policy.name).toEqual([]);
+  });
+
+  // The sidecar exits 2 on a configuration it refuses, and ECS would restart it forever: every
+  // variant's environment goes through the sidecar's own parser, as the container would read it.
+  it.each([
+    ["the dev stack", {}, { readyProbe: "mcp", readyProbePath: "/mcp" }],
+    [
+      "an own server probed over http",
+      { ...OWN_SERVER, "mcp-sidecar:readyProbe": "http", "mcp-sidecar:readyProbePath": "/healthz" },
+      { readyProbe: "http", readyProbePath: "/healthz" },
+    ],
+    [
+      "an own server probed over tcp",
+      { ...OWN_SERVER, "mcp-sidecar:serverPort": 9000, "mcp-sidecar:readyProbe": "tcp" },
+      { readyProbe: "tcp", upstream: new URL("http://127.0.0.1:9000") },
+    ],
+    [
+      "sidecar options and a log level",
+      {
+        "mcp-sidecar:logLevel": "warn",
+        "mcp-sidecar:drainSeconds": 60,
+        "mcp-sidecar:sidecarOptions": ["--drain-delay=5s", "--ready-cache=5s", "--max-staleness=10m"],
+      },
+      {
+        logLevel: "warn",
+        drainDelayMs: 5000,
+        drainTimeoutMs: 60_000,
+        readyCacheMs: 5000,
+        maxStalenessMs: 600_000,
+      },
+    ],
+    [
+      "injected headers and no API key",
+      {
+        "mcp-sidecar:auth": "disabled",
+        "mcp-sidecar:allowedCidrs": ["10.0.0.0/8"],
+        "mcp-sidecar:injectHeaders": [
+          "X-Key=arn:aws:secretsmanager:us-east-1:123456789012:secret:up-Zz0011#k",
+        ],
+      },
+      { authSecret: undefined },
+    ],
+  ])("gives the sidecar an environment its own config parser accepts: %s", async (_, config, expected) => {
+    const { sidecar } = containers(await runProgram(dev(config)));
+    const known = new Set(OPTIONS.map((spec) => envName(spec.flag)));
+    // A misspelt MCP_SIDECAR_ variable would be ignored by the sidecar without a word.
+    expect(Object.keys(env(sidecar)).filter((name) => !known.has(name))).toEqual(["NODE_OPTIONS"]);
+    const parsed = parseConfig([], { ...env(sidecar), AWS_TOKEN: "token-from-the-task-secrets" });
+    if (parsed.kind !== "config") throw new Error(`sidecar config refused: ${JSON.stringify(parsed)}`);
+    expect(parsed.config).toMatchObject(expected);
+  });
+
+  it("refuses what the sidecar or the policy pack would, naming each setting, never echoing a value", async () => {
+    const problems = await problemsOf(
+      dev({
+        ...OWN_SERVER,
+        "mcp-sidecar:mcpPath": "mcp",
+        "mcp-sidecar:readyProbe": "grpc",
+        "mcp-sidecar:logLevel": "verbose",
+        "mcp-sidecar:serverEnvironment": [
+          "DB_PASSWORD=s3cr3t-db",
+          "DATABASE_URL=postgres://app:s3cr3t-pw@db:5432/app",
+          "1BAD=x",
+          "s3cr3t-without-a-name",
+          "LOG_FORMAT=json",
+          "LOG_FORMAT=text",
+        ],
+        "mcp-sidecar:sidecarOptions": [
+          "--drain-timeout=60s",
+          "--secrets-token=s3cr3t-token",
+          "--secret-file=/run/key=arn:aws:secretsmanager:us-east-1:1:secret:k",
+          "--no-such-option=1",
+          "--ready-cache=soon",
+          "--ready-cache 5s",
+        ],
+      }),
+    );
+    expect(problems).toEqual([
+      "serverEnvironment[3] is not NAME=value",
+      "serverEnvironment: LOG_FORMAT is given more than once",
+      "sidecarOptions[5] is not --option=value",
+      "serverEnvironment: DB_PASSWORD looks like a secret in plain environment; give the server secrets through injectHeaders or the Secrets Manager Agent",
+      "serverEnvironment: DATABASE_URL is a URL carrying credentials in plain environment; give the server secrets through injectHeaders or the Secrets Manager Agent",
+      'serverEnvironment: "1BAD" is not a variable name',
+      'mcpPath: "mcp" is not a path (it must start with / and hold no query, fragment or space)',
+      'readyProbe: "grpc" is not one of mcp, http, tcp',
+      'logLevel: "verbose" is not one of trace, debug, info, warn, error, fatal, silent',
+      "sidecarOptions: --drain-timeout is set by drainSeconds",
+      "sidecarOptions: --secrets-token is set by the component: the agent's SSRF token comes from the task's secrets",
+      "sidecarOptions: --secret-file is not available in this task: no volume is shared with the server, and the task role reads only the served secrets",
+      "sidecarOptions: --no-such-option is not an option of the sidecar (mcp-sidecar --help lists them)",
+      'sidecarOptions: --ready-cache: "soon" is not a duration (use e.g. 500ms, 15s, 2m; a bare number is seconds)',
+    ]);
+    expect(problems.join("\n")).not.toContain("s3cr3t");
+  });
+
+  it("refuses a probe path with the tcp probe, options the sidecar refuses together, and the reference server's fixed path and port", async () => {
+    expect(
+      await problemsOf(
+        dev({ ...OWN_SERVER, "mcp-sidecar:readyProbe": "tcp", "mcp-sidecar:readyProbePath": "/x" }),
+      ),
+    ).toEqual(["readyProbePath is set but readyProbe is tcp: a TCP connect requests no path"]);
+    // Each option is valid alone; the sidecar's own cross-checks refuse the pair.
+    expect(await problemsOf(dev({ "mcp-sidecar:sidecarOptions": ["--drain-delay=30s"] }))).toEqual([
+      "sidecarOptions: the sidecar refuses --drain-delay (30000 ms) must be shorter than --drain-timeout (25000 ms)",
+    ]);
+    expect(
+      await problemsOf(
+        dev({
+          "mcp-sidecar:mcpPath": "/v1/mcp",
+          "mcp-sidecar:serverEnvironment": ["MCP_SERVER_PORT=4000"],
+        }),
+      ),
+    ).toEqual([
+      "mcpPath is for serverImage: the reference server serves MCP at /mcp",
+      "serverEnvironment: MCP_SERVER_PORT is set by serverPort for the reference server",
+    ]);
+  });
+});
+
+describe("the sidecar's memory", () => {
+  it("sizes V8's old space from sidecarMemory, and keeps the reservation", async () => {
+    const { sidecar } = containers(await runProgram(dev({ "mcp-sidecar:sidecarMemory": 512 })));
+    expect(sidecar).toMatchObject({ memory: 512, memoryReservation: 160 });
+    // 512 - 24 young generation - 80 outside the heap - 64 margin (an eighth).
+    expect(env(sidecar).NODE_OPTIONS).toBe("--max-old-space-size=344 --max-semi-space-size=8");
+  });
+
+  it("refuses a sidecar limit too small for its heap, or a task too small to leave the server room", async () => {
+    expect(await problemsOf(dev({ "mcp-sidecar:sidecarMemory": 200 }))).toEqual([
+      "sidecarMemory 200 MiB leaves V8 an old space of 64 MiB, below the 96 MiB the sidecar needs (the limit holds the old space, the 24 MiB young generation, 80 MiB outside the heap and a margin)",
+    ]);
+    expect(await problemsOf(dev({ "mcp-sidecar:sidecarMemory": 1024 }))).toEqual([
+      "memory 1024 MiB leaves the server and the agent 0 MiB beside the sidecar's 1024 MiB (sidecarMemory); they need at least 256 MiB: raise memory or lower sidecarMemory",
+    ]);
+    // The smallest Fargate task still fits the default; a larger sidecar does not.
+    expect(await problemsOf(dev({ "mcp-sidecar:cpu": 256, "mcp-sidecar:memory": 512 }))).toEqual([]);
+    expect(
+      await problemsOf(
+        dev({ "mcp-sidecar:cpu": 256, "mcp-sidecar:memory": 512, "mcp-sidecar:sidecarMemory": 384 }),
+      ),
+    ).toEqual([
+      "memory 512 MiB leaves the server and the agent 128 MiB beside the sidecar's 384 MiB (sidecarMemory); they need at least 256 MiB: raise memory or lower sidecarMemory",
+    ]);
+  });
+});
+
 describe("Pulumi.yaml and Pulumi.dev.yaml", () => {
   const read = (file: string) => readFileSync(new URL(`../${file}`, import.meta.url), "utf8");
   const project = parseYaml(read("Pulumi.yaml")) as {
@@ -627,6 +864,7 @@ describe("Pulumi.yaml and Pulumi.dev.yaml", () => {
       ...SERVICE_DEFAULTS,
       ...STACK_DEFAULTS,
       desiredCount: "minCount",
+      readyProbePath: "mcpPath",
     };
     for (const [key, spec] of Object.entries(project.config)) {
       expect(spec.default, `${key} declares a default`).toBeUndefined();

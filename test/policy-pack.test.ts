@@ -81,12 +81,13 @@ describe("infra/policy under Pulumi's policy runner", () => {
       "mcp-sidecar-non-root": 1,
       "mcp-sidecar-no-secret-env": 1,
       "mcp-sidecar-coherent-drain": 1,
+      "mcp-sidecar-bounded-sidecar-memory": 1,
       "mcp-sidecar-no-iam-wildcard-on-secrets": 1,
     });
     expect(info.getPoliciesList()).toHaveLength(ALL_POLICIES.length);
   });
 
-  it("reports an x86 task running as root with a secret in plain env, and passes a compliant one", async () => {
+  it("reports an x86 task running as root with a secret in plain env and an unbounded sidecar, and passes a compliant one", async () => {
     const container = (over: Record<string, unknown>) => ({
       name: "server",
       image: "x@sha256:1",
@@ -99,8 +100,14 @@ describe("infra/policy under Pulumi's policy runner", () => {
       client.analyze,
       analyzeRequest("aws:ecs/taskDefinition:TaskDefinition", "bad", {
         runtimePlatform: { cpuArchitecture: "X86_64", operatingSystemFamily: "LINUX" },
+        memory: "1024",
         containerDefinitions: JSON.stringify([
           container({ user: "root", environment: [{ name: "DB_PASSWORD", value: "hunter2" }] }),
+          // The sidecar with no memory limit of its own.
+          container({
+            name: "sidecar",
+            environment: [{ name: "MCP_SIDECAR_UPSTREAM", value: "http://127.0.0.1:3000" }],
+          }),
         ]),
       }),
     );
@@ -110,6 +117,7 @@ describe("infra/policy under Pulumi's policy runner", () => {
         "mcp-sidecar-arm64-tasks",
         "mcp-sidecar-non-root",
         "mcp-sidecar-no-secret-env",
+        "mcp-sidecar-bounded-sidecar-memory",
       ]),
     );
     expect(
@@ -123,7 +131,19 @@ describe("infra/policy under Pulumi's policy runner", () => {
       client.analyze,
       analyzeRequest("aws:ecs/taskDefinition:TaskDefinition", "good", {
         runtimePlatform: { cpuArchitecture: "ARM64", operatingSystemFamily: "LINUX" },
-        containerDefinitions: JSON.stringify([container({})]),
+        memory: "1024",
+        containerDefinitions: JSON.stringify([
+          container({}),
+          container({
+            name: "sidecar",
+            memory: 256,
+            memoryReservation: 160,
+            environment: [
+              { name: "MCP_SIDECAR_UPSTREAM", value: "http://127.0.0.1:3000" },
+              { name: "NODE_OPTIONS", value: "--max-old-space-size=120 --max-semi-space-size=8" },
+            ],
+          }),
+        ]),
       }),
     );
     expect(good.getDiagnosticsList().map((d) => `${d.getPolicyname()}: ${d.getMessage()}`)).toEqual([]);

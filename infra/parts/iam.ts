@@ -4,7 +4,8 @@
 
 import * as aws from "@pulumi/aws";
 import * as pulumi from "@pulumi/pulumi";
-import { CONTAINER_NAMES, executionRoleSecretsPolicy, taskRolePolicy } from "../plan.ts";
+import { executionRoleSecretsPolicy, taskRolePolicy } from "../plan/iam.ts";
+import { CONTAINER_NAMES } from "../plan.ts";
 
 export type LogGroups = Record<keyof typeof CONTAINER_NAMES, aws.cloudwatch.LogGroup>;
 

@@ -59,3 +59,16 @@ export function createTaskSecrets(
   }
   return { tokenSecret, apiKeySecretArn, prerequisites };
 }
+
+/**
+ * The command that prints the API key (never a stack output itself). It names the stack's region:
+ * the CLI would otherwise look in the caller's default region, where the secret is not.
+ */
+export function readApiKeyCommand(
+  apiKeySecretArn: pulumi.Output<string> | undefined,
+  opts: pulumi.InvokeOutputOptions,
+): pulumi.Output<string | undefined> {
+  if (!apiKeySecretArn) return pulumi.output(undefined);
+  const region = aws.getRegionOutput({}, opts).region;
+  return pulumi.interpolate`aws secretsmanager get-secret-value --region ${region} --secret-id ${apiKeySecretArn} --query SecretString --output text`;
+}

@@ -1,17 +1,12 @@
-// The task definition: the three containers of plan.ts's containerDefinitions, on Fargate, once every
-// image reference, ARN and log group name is known.
+// The task definition: the three containers of plan/containers.ts, on Fargate, once every image
+// reference, ARN and log group name is known.
 
 import * as aws from "@pulumi/aws";
 import * as pulumi from "@pulumi/pulumi";
-import {
-  type Architecture,
-  containerDefinitions,
-  type InjectedHeader,
-  METRICS_PORT,
-  type ServerContainer,
-  SIDECAR_PORT,
-  type Timing,
-} from "../plan.ts";
+import { containerDefinitions, type InjectedHeader, type ServerContainer } from "../plan/containers.ts";
+import type { SidecarMemory } from "../plan/memory.ts";
+import type { Readiness } from "../plan/sidecar-env.ts";
+import { type Architecture, METRICS_PORT, SIDECAR_PORT, type Timing } from "../plan.ts";
 import type { LogGroups, TaskRoles } from "./iam.ts";
 
 export interface TaskInput {
@@ -28,6 +23,9 @@ export interface TaskInput {
   readonly injectHeaders: readonly InjectedHeader[];
   readonly logGroups: LogGroups;
   readonly logLevel: string;
+  readonly readiness: Readiness;
+  readonly sidecarOptions: Readonly<Record<string, string>>;
+  readonly sidecarMemory: SidecarMemory;
   readonly roles: TaskRoles;
 }
 
@@ -68,6 +66,9 @@ export function createTaskDefinition(
         injectHeaders: input.injectHeaders,
         logGroups: { agent: v.agentLogs, server: v.serverLogs, sidecar: v.sidecarLogs },
         logLevel: input.logLevel,
+        readiness: input.readiness,
+        sidecarOptions: input.sidecarOptions,
+        sidecarMemory: input.sidecarMemory,
       }),
     );
   });

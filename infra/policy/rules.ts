@@ -3,6 +3,8 @@
 // (constructing a PolicyPack starts a gRPC server; only infra/policy/index.ts does that).
 
 import type { ResourceValidationPolicy } from "@pulumi/policy";
+import { sidecarMemoryProblems, v8HeapFlags } from "../plan/memory.ts";
+import { describePlainSecret, plainEnvironmentSecret } from "../plan/plain-env.ts";
 import { CACHE_TAG, FARGATE_MAX_STOP_TIMEOUT_SECONDS, STOP_MARGIN_SECONDS } from "../plan.ts";
 
 type Props = Record<string, unknown>;
@@ -10,6 +12,8 @@ type Props = Record<string, unknown>;
 interface Container {
   name?: string;
   user?: string;
+  memory?: number;
+  memoryReservation?: number;
   stopTimeout?: number;
   environment?: { name: string; value: string }[];
 }
@@ -81,30 +85,20 @@ export const nonRootContainers: ResourceValidationPolicy = {
   },
 };
 
-const SECRET_LOOKING_NAME = /(SECRET|TOKEN|PASSWORD|PASSWD|API_?KEY|PRIVATE_?KEY|CREDENTIAL)/i;
-
 export const noSecretEnvironment: ResourceValidationPolicy = {
   name: "mcp-sidecar-no-secret-env",
   description:
-    "No plain environment variable looks like a secret: secrets go through `secrets` (an ARN) or the Secrets Manager Agent. A variable whose value is an ARN or a URL without credentials is a reference, not a secret.",
+    "No plain environment variable looks like a secret: secrets go through `secrets` (an ARN) or the Secrets Manager Agent. A variable whose value is an ARN or a URL without credentials is a reference, not a secret; so are the sidecar's own variables other than MCP_SIDECAR_SECRETS_TOKEN (its option table says what each holds).",
   enforcementLevel: "mandatory",
   validateResource: (args, reportViolation) => {
     if (args.type !== TASK_DEFINITION) return;
     for (const container of containersOf(args.props)) {
       for (const variable of container.environment ?? []) {
-        // user:password@ in a URL is a secret whatever the variable's name (DATABASE_URL=...).
-        if (/^[a-z][a-z0-9+.-]*:\/\/[^/@\s]*:[^/@\s]*@/i.test(variable.value)) {
+        const secret = plainEnvironmentSecret(variable.name, variable.value);
+        if (secret)
           reportViolation(
-            `container ${container.name ?? "?"}: ${variable.name} is a URL carrying credentials in plain environment (use secrets with an ARN)`,
+            `container ${container.name ?? "?"}: ${describePlainSecret(secret, variable.name)} (use secrets with an ARN)`,
           );
-          continue;
-        }
-        if (!SECRET_LOOKING_NAME.test(variable.name)) continue;
-        // A reference is not a secret: an ARN (the value lives in Secrets Manager) or a URL.
-        if (/^arn:aws[a-z-]*:/.test(variable.value) || /^https?:\/\//.test(variable.value)) continue;
-        reportViolation(
-          `container ${container.name ?? "?"}: ${variable.name} looks like a secret in plain environment (use secrets with an ARN)`,
-        );
       }
     }
   },
@@ -139,6 +133,47 @@ export const coherentDrain: ResourceValidationPolicy = {
           `container ${container.name ?? "?"}: drain timeout ${drain} s + ${STOP_MARGIN_SECONDS} s does not fit in stopTimeout ${stop} s (SIGKILL would cut the drain)`,
         );
       }
+    }
+  },
+};
+
+/**
+ * Only the sidecar's container: its limits are this project's to know (plan/memory.ts). A hard
+ * limit on a server of yours would be a number we cannot know; the task's memory bounds it.
+ */
+export const boundedSidecarMemory: ResourceValidationPolicy = {
+  name: "mcp-sidecar-bounded-sidecar-memory",
+  description:
+    "The sidecar's container has a hard memory limit and a reservation, V8 heap limits (NODE_OPTIONS) that fit under the limit, and leaves the rest of the task's memory to the server and the agent.",
+  enforcementLevel: "mandatory",
+  validateResource: (args, reportViolation) => {
+    if (args.type !== TASK_DEFINITION) return;
+    const taskMemory = Number(args.props.memory);
+    for (const container of containersOf(args.props)) {
+      const env = new Map((container.environment ?? []).map((e) => [e.name, e.value]));
+      // The sidecar's one required option: this container runs the sidecar.
+      if (!env.has("MCP_SIDECAR_UPSTREAM")) continue;
+      const name = container.name ?? "?";
+      const { memory, memoryReservation } = container;
+      if (memory === undefined || memoryReservation === undefined) {
+        reportViolation(
+          `container ${name} has no hard memory limit and reservation (memory, memoryReservation): it could take the server's memory`,
+        );
+        continue;
+      }
+      const { oldSpaceMiB, semiSpaceMiB } = v8HeapFlags(env.get("NODE_OPTIONS"));
+      if (oldSpaceMiB === undefined || semiSpaceMiB === undefined) {
+        reportViolation(
+          `container ${name}: NODE_OPTIONS sets no --max-old-space-size and --max-semi-space-size, so V8 does not size its heap under the memory limit`,
+        );
+        continue;
+      }
+      const problems = sidecarMemoryProblems(
+        { memoryMiB: memory, reservationMiB: memoryReservation, maxOldSpaceMiB: oldSpaceMiB, semiSpaceMiB },
+        Number.isFinite(taskMemory) ? taskMemory : Number.POSITIVE_INFINITY,
+        { limit: "memory", task: "the task's memory" },
+      );
+      for (const problem of problems) reportViolation(`container ${name}: ${problem}`);
     }
   },
 };
@@ -188,5 +223,6 @@ export const ALL_POLICIES: readonly ResourceValidationPolicy[] = [
   nonRootContainers,
   noSecretEnvironment,
   coherentDrain,
+  boundedSidecarMemory,
   noSecretsWildcard,
 ];

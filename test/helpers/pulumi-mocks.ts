@@ -149,8 +149,11 @@ export async function runProgram(
       },
       call(args: pulumi.runtime.MockCallArgs) {
         switch (args.token) {
-          case "aws:index/getRegion:getRegion":
-            return { name: REGION, region: REGION, id: REGION };
+          case "aws:index/getRegion:getRegion": {
+            // The provider's region is the stack's aws:region, as on AWS (the ARNs above keep REGION).
+            const region = config["aws:region"] ?? REGION;
+            return { name: region, region, id: region };
+          }
           case "aws:ecr/getAuthorizationToken:getAuthorizationToken":
             return {
               userName: "AWS",
