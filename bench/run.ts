@@ -44,7 +44,7 @@ import {
   wrk,
 } from "./lib.ts";
 
-const SCENARIOS = ["overhead", "latency", "mcp", "streams", "startup"];
+const SCENARIOS = ["overhead", "latency", "mcp", "streams", "startup", "memory"];
 const HELP = `npm run bench -- [options]     the sidecar and nginx against the upstream, same run
 
   --runs N          runs per scenario, interleaved; medians reported (default 3)
@@ -52,6 +52,8 @@ const HELP = `npm run bench -- [options]     the sidecar and nginx against the u
   --connections N   wrk connections for saturation (default 64)
   --rate N          requests/s of the open-loop latency scenario (default 1000)
   --streams N       idle SSE streams held open (default 2000)
+  --burst N         requests of the memory scenario's hostile-plus-normal burst (default 100000)
+  --quiet N         seconds of quiet after it, RSS sampled every 15 s (default 60)
   --only LIST       comma-separated scenarios: ${SCENARIOS.join(", ")} (default all)
   --chart FILE      also write the ratio chart (SVG)
   --out FILE        where the JSON results go (default bench/results/<time>.json)
@@ -66,6 +68,8 @@ const { values } = parseArgs({
     connections: { type: "string", default: "64" },
     rate: { type: "string", default: "1000" },
     streams: { type: "string", default: "2000" },
+    burst: { type: "string", default: "100000" },
+    quiet: { type: "string", default: "60" },
     only: { type: "string" },
     chart: { type: "string" },
     out: { type: "string" },
@@ -77,7 +81,9 @@ if (values.help) {
   process.stdout.write(`${HELP}\n`);
   process.exit(0);
 }
-function positiveInteger(flag: "runs" | "seconds" | "connections" | "rate" | "streams"): number {
+function positiveInteger(
+  flag: "runs" | "seconds" | "connections" | "rate" | "streams" | "burst" | "quiet",
+): number {
   const n = Number(values[flag]);
   if (!Number.isInteger(n) || n < 1) {
     process.stderr.write(`bench: --${flag} "${values[flag]}" is not a whole number >= 1 (see --help)\n`);
@@ -90,6 +96,8 @@ const SECONDS = positiveInteger("seconds");
 const CONNECTIONS = positiveInteger("connections");
 const RATE = positiveInteger("rate");
 const STREAMS = positiveInteger("streams");
+const BURST = positiveInteger("burst");
+const QUIET_S = positiveInteger("quiet");
 const only = values.only ? new Set(values.only.split(",")) : undefined;
 for (const name of only ?? []) {
   if (!SCENARIOS.includes(name)) {
@@ -555,6 +563,77 @@ async function startup() {
   await stop(upstream.child);
 }
 
+// ---- 6. memory: a hostile-plus-normal burst, then quiet ----
+async function memory() {
+  const port = await freePort();
+  // Answers POSTs once their body is in (with its length), and opens an event stream on /sse.
+  const upstream = startQuiet(
+    NODE,
+    [
+      "-e",
+      `require("http").createServer((q,s)=>{if(q.url==="/sse"){s.writeHead(200,{"content-type":"text/event-stream"});s.write(": open\\n\\n");return}let n=0;q.on("data",c=>n+=c.length);q.on("end",()=>{const b='{"jsonrpc":"2.0","id":1,"result":{"content":[{"type":"text","text":"'+n+'"}]}}';s.writeHead(200,{"content-type":"application/json","content-length":Buffer.byteLength(b)});s.end(b)})}).listen(${port},"127.0.0.1")`,
+    ],
+    {},
+    LOAD_CPU,
+  );
+  await waitForHttp(`http://127.0.0.1:${port}/`);
+  const sidecar = await startSidecar(`http://127.0.0.1:${port}`, ["--log-level", "warn"]);
+  await new Promise((resolve) => setTimeout(resolve, 1000));
+  const idle = rssBytes(sidecar.pid);
+  let peak = idle;
+  const sampler = setInterval(() => {
+    peak = Math.max(peak, rssBytes(sidecar.pid));
+  }, 100);
+  const [file, args] = pinned(LOAD_CPU, NODE, ["bench/hostile-load.ts", sidecar.url, String(BURST), "50"]);
+  const load = spawn(file, args, { cwd: ROOT, stdio: ["ignore", "pipe", "inherit"] });
+  let output = "";
+  load.stdout.setEncoding("utf8").on("data", (chunk: string) => {
+    output += chunk;
+  });
+  await once(load, "exit");
+  clearInterval(sampler);
+  const burst = JSON.parse(output) as { requests: number; seconds: number; errors: number };
+  const afterBurst = rssBytes(sidecar.pid);
+  const quiet: number[] = [];
+  for (let waited = 0; waited < QUIET_S; waited += 15) {
+    await new Promise((resolve) => setTimeout(resolve, Math.min(15, QUIET_S - waited) * 1000));
+    quiet.push(rssBytes(sidecar.pid) / 2 ** 20);
+  }
+  const afterQuiet = quiet.at(-1) ?? afterBurst / 2 ** 20;
+  results.memory = {
+    burst,
+    idleRssMB: idle / 2 ** 20,
+    peakRssMB: peak / 2 ** 20,
+    afterBurstRssMB: afterBurst / 2 ** 20,
+    quietRssMB: quiet,
+    afterQuietOverIdle: afterQuiet / (idle / 2 ** 20),
+  };
+  const mb = (bytes: number) => bytes / 2 ** 20;
+  row("6 memory", `idle RSS (MB)`, Number.NaN, mb(idle), Number.NaN, Number.NaN, "");
+  row(
+    "6 memory",
+    `peak RSS, ${BURST} requests at 50 (MB)`,
+    Number.NaN,
+    mb(peak),
+    Number.NaN,
+    Number.NaN,
+    "<= 120",
+  );
+  row(
+    "6 memory",
+    `RSS after ${QUIET_S} s quiet (MB; ratio to idle)`,
+    Number.NaN,
+    afterQuiet,
+    Number.NaN,
+    afterQuiet / mb(idle),
+    "<= 1.3x idle",
+  );
+  notes.push(
+    `memory: ${burst.requests} requests in ${burst.seconds.toFixed(1)} s, ${burst.errors} client errors; RSS every 15 s of quiet: ${quiet.map((q) => q.toFixed(0)).join(", ")} MB`,
+  );
+  await Promise.all([stop(upstream), stop(sidecar.child)]);
+}
+
 /** Lines printed under the table. */
 const notes: string[] = [];
 
@@ -633,6 +712,7 @@ try {
   if (want("mcp")) await mcpEndToEnd();
   if (want("streams")) await streams();
   if (want("startup")) await startup();
+  if (want("memory")) await memory();
 } finally {
   await stopAll();
 }

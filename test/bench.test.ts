@@ -101,6 +101,8 @@ describe("bench", () => {
       "--chart",
       "--out",
       "--baseline",
+      "--burst",
+      "--quiet",
     ])
       expect(stdout).toContain(flag);
   });

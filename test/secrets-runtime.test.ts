@@ -347,7 +347,6 @@ describe("SecretsRuntime", () => {
     expect(runtime.checkAuthorization("Bearer nope")).toBe("unknown");
   });
 
-
   it("writes secret files atomically with mode 0400, and rewrites them on rotation", async () => {
     const dir = await mkdtemp(join(tmpdir(), "secret-files-"));
     const scheduler = new ManualScheduler();
