@@ -75,6 +75,10 @@ describe("--auth-secret", () => {
     expect(upstream.seen[0]?.rawHeaders.map((h) => h.toLowerCase())).not.toContain("authorization");
     // Health and readiness stay open.
     expect((await send(new URL("/health", url))).status).toBe(200);
+    // The 401s are counted as the front door's refusals, apart from what was forwarded.
+    const metrics = (await send(new URL("/metrics", url))).text;
+    expect(metrics).toMatch(/^mcp_sidecar_http_requests_total\{route="rejected",status="401"\} 3$/m);
+    expect(metrics).toMatch(/^mcp_sidecar_http_requests_total\{route="forward",status="200"\} 1$/m);
   });
 
   it("is not ready until the key is loaded: 503 while the agent is missing, 200 once it appears", async () => {
