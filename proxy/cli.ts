@@ -99,6 +99,9 @@ async function run(args: readonly string[]): Promise<number> {
   processLogger = createProcessLogger(config.logLevel);
   const logger = processLogger.logger;
   const sidecar = new Sidecar(config, { logger, ...(agentToken ? { agentToken } : {}) });
+  // However the process ends (a drain, a fatal error, process.exit anywhere), no stdio child
+  // outlives it: a drained sidecar has stopped them already, this catches every other way.
+  process.on("exit", () => sidecar.killChildrenNow());
 
   // First SIGTERM/SIGINT drains; a second one stops at once (operators expect Ctrl-C twice to work).
   const onSignal = (signal: NodeJS.Signals): void => {

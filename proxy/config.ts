@@ -9,9 +9,11 @@ import { DRAIN_OPTIONS } from "./config/drain-options.ts";
 import type { OptionSpec } from "./config/option.ts";
 import { SECRETS_OPTIONS } from "./config/secrets-options.ts";
 import { SERVING_OPTIONS } from "./config/serving-options.ts";
+import { STDIO_OPTIONS } from "./config/stdio-options.ts";
 import { TELEMETRY_OPTIONS } from "./config/telemetry-options.ts";
+import type { EnvSetting } from "./config/values.ts";
 import { InvalidValue } from "./config/values.ts";
-import type { FileDelivery, HeaderDelivery, SecretRef } from "./secrets/spec.ts";
+import type { EnvDelivery, FileDelivery, HeaderDelivery, SecretRef } from "./secrets/spec.ts";
 
 export { parseDuration, parseSize } from "./config/values.ts";
 
@@ -19,7 +21,8 @@ export type LogLevel = "trace" | "debug" | "info" | "warn" | "error" | "fatal" |
 export type ReadyProbeKind = "mcp" | "http" | "tcp";
 
 export interface SidecarConfig {
-  readonly upstream: URL;
+  /** The HTTP MCP server to front; undefined when a stdio server is run instead (--stdio). */
+  readonly upstream: URL | undefined;
   readonly port: number;
   readonly host: string;
   readonly healthPath: string;
@@ -50,6 +53,23 @@ export interface SidecarConfig {
   readonly authSecret: SecretRef | undefined;
   readonly injectHeaders: readonly HeaderDelivery[];
   readonly secretFiles: readonly FileDelivery[];
+  readonly secretEnv: readonly EnvDelivery[];
+  /** --stdio, split into argv. */
+  readonly stdio: readonly string[] | undefined;
+  readonly stdioCommand: string | undefined;
+  readonly stdioArgs: readonly string[];
+  readonly stdioCwd: string | undefined;
+  readonly stdioEnv: readonly EnvSetting[];
+  readonly sessionIdleTimeoutMs: number;
+  readonly maxSessions: number;
+  readonly stdioStopGraceMs: number;
+  /**
+   * The stdio children's command line (--stdio, or --stdio-command with --stdio-arg) and the values
+   * of the sidecar's own environment they may get (PATH, HOME, LANG, TZ, each --stdio-env NAME):
+   * read here, from the environment parseConfig is given, so nothing else reads the process's.
+   */
+  readonly stdioCommandLine: readonly string[] | undefined;
+  readonly stdioBaseEnv: Readonly<Record<string, string>>;
   readonly metricsPath: string;
   readonly metricsPort: number | undefined;
   readonly metricsMaxTools: number;
@@ -58,6 +78,7 @@ export interface SidecarConfig {
 /** Every option the sidecar takes, in the order `--help` prints them. */
 export const OPTIONS: readonly OptionSpec[] = [
   ...SERVING_OPTIONS,
+  ...STDIO_OPTIONS,
   ...DRAIN_OPTIONS,
   ...SECRETS_OPTIONS,
   ...TELEMETRY_OPTIONS,
@@ -65,9 +86,15 @@ export const OPTIONS: readonly OptionSpec[] = [
 
 /** Whether any secret delivery is configured, and so the Secrets Manager Agent is needed. */
 export function needsSecretsAgent(
-  config: Pick<SidecarConfig, "authSecret" | "injectHeaders" | "secretFiles">,
+  config: Pick<SidecarConfig, "authSecret" | "injectHeaders" | "secretFiles"> &
+    Partial<Pick<SidecarConfig, "secretEnv">>,
 ): boolean {
-  return config.authSecret !== undefined || config.injectHeaders.length > 0 || config.secretFiles.length > 0;
+  return (
+    config.authSecret !== undefined ||
+    config.injectHeaders.length > 0 ||
+    config.secretFiles.length > 0 ||
+    (config.secretEnv?.length ?? 0) > 0
+  );
 }
 
 export function envName(flag: string): string {
@@ -158,13 +185,65 @@ export function parseConfig(
     values[spec.key] = spec.kind === "repeatable" ? Object.freeze(parsed) : parsed[0];
   }
 
-  if (errors.length === 0) errors.push(...crossCheck(values as unknown as SidecarConfig));
+  if (errors.length === 0) {
+    const stdio = values.stdio as string[] | undefined;
+    const command = values.stdioCommand as string | undefined;
+    values.stdioCommandLine =
+      stdio ?? (command === undefined ? undefined : [command, ...(values.stdioArgs as string[])]);
+    const base: Record<string, string> = {};
+    for (const name of CHILD_BASE_ENV) if (env[name] !== undefined) base[name] = env[name] as string;
+    for (const setting of values.stdioEnv as EnvSetting[]) {
+      if (setting.value !== undefined) continue;
+      const value = env[setting.name];
+      if (value === undefined)
+        errors.push(
+          `--stdio-env ${setting.name}: ${setting.name} is not set in the sidecar's environment (give NAME=VALUE)`,
+        );
+      else base[setting.name] = value;
+    }
+    values.stdioBaseEnv = Object.freeze(base);
+    errors.push(...crossCheck(values as unknown as SidecarConfig));
+  }
   if (errors.length > 0) return { kind: "errors", errors };
   return { kind: "config", config: Object.freeze(values as unknown as SidecarConfig) };
 }
 
+/** What every stdio child gets from the sidecar's environment, unasked. */
+const CHILD_BASE_ENV = ["PATH", "HOME", "LANG", "TZ"] as const;
+
+/** The sidecar's own variables, never handed to a child: its agent token above all. */
+const SIDECAR_ONLY_ENV = /^(AWS_TOKEN|AWS_SESSION_TOKEN|AWS_CONTAINER_AUTHORIZATION_TOKEN|MCP_SIDECAR_.*)$/;
+
 function crossCheck(config: SidecarConfig): string[] {
   const errors: string[] = [];
+  const stdioGiven = [
+    config.stdio !== undefined && "--stdio",
+    config.stdioCommand !== undefined && "--stdio-command",
+  ].filter(Boolean);
+  if (stdioGiven.length === 2) errors.push("--stdio and --stdio-command are both set: give one");
+  if (config.upstream === undefined && stdioGiven.length === 0)
+    errors.push(
+      `--upstream (or ${envName("upstream")}) is required: the MCP server to front, e.g. http://127.0.0.1:3000 (or --stdio to run a stdio server)`,
+    );
+  if (config.upstream !== undefined && stdioGiven.length > 0)
+    errors.push(`--upstream and ${stdioGiven[0]} are both set: the sidecar fronts one server`);
+  if (config.stdioArgs.length > 0 && config.stdioCommand === undefined)
+    errors.push("--stdio-arg needs --stdio-command (with --stdio, put the arguments in its string)");
+  if (stdioGiven.length === 0) {
+    for (const [flag, set] of [
+      ["--stdio-cwd", config.stdioCwd !== undefined],
+      ["--stdio-env", config.stdioEnv.length > 0],
+      ["--secret-env", config.secretEnv.length > 0],
+    ] as const)
+      if (set) errors.push(`${flag} is for a stdio server: set --stdio too`);
+  }
+  const childNames = new Set<string>();
+  for (const name of [...config.stdioEnv.map((s) => s.name), ...config.secretEnv.map((d) => d.name)]) {
+    if (SIDECAR_ONLY_ENV.test(name))
+      errors.push(`--stdio-env/--secret-env ${name}: the sidecar's own variables are never given to a child`);
+    if (childNames.has(name)) errors.push(`--stdio-env/--secret-env: ${name} is given more than once`);
+    childNames.add(name);
+  }
   if (
     config.metricsPort === undefined &&
     [config.healthPath, config.readyPath].includes(config.metricsPath)
@@ -179,11 +258,12 @@ function crossCheck(config: SidecarConfig): string[] {
   if (config.healthPath === config.readyPath) {
     errors.push(`--health-path and --ready-path are both ${config.healthPath}; they must differ`);
   }
-  const upstreamPort = Number(config.upstream.port || (config.upstream.protocol === "https:" ? 443 : 80));
+  const upstream = config.upstream;
+  const upstreamPort = upstream && Number(upstream.port || (upstream.protocol === "https:" ? 443 : 80));
   const loopback = ["127.0.0.1", "localhost", "[::1]", "0.0.0.0"];
-  if (upstreamPort === config.port && loopback.includes(config.upstream.hostname)) {
+  if (upstream && upstreamPort === config.port && loopback.includes(upstream.hostname)) {
     errors.push(
-      `--upstream ${config.upstream.origin} is the sidecar's own --port ${config.port}: requests would loop`,
+      `--upstream ${upstream.origin} is the sidecar's own --port ${config.port}: requests would loop`,
     );
   }
   if (config.requestTimeoutMs !== 0 && config.requestTimeoutMs < config.headersTimeoutMs) {
@@ -223,10 +303,11 @@ export function defaultLabel(spec: OptionSpec): string {
 export function helpText(): string {
   const lines = [
     "Usage: mcp-sidecar --upstream URL [options]",
+    '       mcp-sidecar --stdio "COMMAND ARGS..." [options]',
     "       mcp-sidecar healthcheck [--url URL]",
     "       mcp-sidecar agent-emulator --secrets FILE [options]   (see agent-emulator --help)",
     "",
-    "A production sidecar for MCP servers speaking Streamable HTTP or legacy SSE: transparent streaming",
+    "A production sidecar for MCP servers speaking Streamable HTTP or legacy SSE (or stdio: --stdio): transparent streaming",
     "forwarding, truthful /health and /ready, graceful drain on SIGTERM.",
     "",
     "Options (each also read from the environment variable shown; flags win):",

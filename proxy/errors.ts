@@ -54,6 +54,31 @@ export const SIDECAR_ERRORS = Object.freeze({
     405,
     "The sidecar's own endpoints answer GET and HEAD only.",
   ),
+  stdioStartFailed: spec(
+    "MCP_SIDECAR_STDIO_START_FAILED",
+    502,
+    "The stdio MCP server could not be started (bad command, or it exited at once); the message names the command and its exit status.",
+  ),
+  stdioChildExited: spec(
+    "MCP_SIDECAR_STDIO_CHILD_EXITED",
+    502,
+    "The stdio MCP server's process exited or was killed while the request waited on it; its session is gone (the client re-initializes).",
+  ),
+  tooManySessions: spec(
+    "MCP_SIDECAR_TOO_MANY_SESSIONS",
+    503,
+    "--max-sessions stdio sessions are open; the answer carries Retry-After.",
+  ),
+  sessionNotFound: spec(
+    "MCP_SIDECAR_SESSION_NOT_FOUND",
+    404,
+    "No stdio session has this Mcp-Session-Id (it ended: DELETE, idle, its process exited); the client re-initializes.",
+  ),
+  sessionRequired: spec(
+    "MCP_SIDECAR_SESSION_REQUIRED",
+    400,
+    "A request other than initialize came without an Mcp-Session-Id to a stdio server.",
+  ),
   upgradeNotSupported: spec(
     "MCP_SIDECAR_UPGRADE_NOT_SUPPORTED",
     501,

@@ -18,6 +18,7 @@ import { createLogger, type Logger } from "./telemetry/logger.ts";
 import { SidecarMetrics } from "./telemetry/metrics.ts";
 import { Telemetry } from "./telemetry/telemetry.ts";
 import { HttpUpstream } from "./upstream/http/http-upstream.ts";
+import { createStdioUpstream } from "./upstream/stdio/create.ts";
 import type { Upstream } from "./upstream/upstream.ts";
 
 export const VERSION = "0.1.0";
@@ -61,6 +62,7 @@ export class Sidecar {
   #resolveFinished!: (outcome: DrainOutcome) => void;
   #drainStartedAt = 0;
   #listening: Promise<URL> | undefined;
+  #killChildren: () => void = () => {};
   #address: URL | undefined;
 
   constructor(config: SidecarConfig, options: SidecarOptions = {}) {
@@ -84,12 +86,28 @@ export class Sidecar {
     );
     const telemetry = new Telemetry(this.metrics, this.logger);
     this.#telemetry = telemetry;
-    this.#upstream = new HttpUpstream(config, {
-      onProbe: (result) => telemetry.probeFinished(result),
-      ...(secrets
-        ? { injectedHeaders: () => secrets.upstreamHeaders, dropHeaders: ownedHeaders(secrets) }
-        : {}),
-    });
+    if (config.upstream !== undefined) {
+      this.#upstream = new HttpUpstream(
+        { ...config, upstream: config.upstream },
+        {
+          onProbe: (result) => telemetry.probeFinished(result),
+          ...(secrets
+            ? { injectedHeaders: () => secrets.upstreamHeaders, dropHeaders: ownedHeaders(secrets) }
+            : {}),
+        },
+      );
+    } else {
+      const stdio = createStdioUpstream(
+        { ...config, stdioCommandLine: config.stdioCommandLine ?? [] },
+        {
+          logger: this.logger,
+          registry: this.metrics.registry,
+          secretEnv: () => secrets?.childEnv.values ?? {},
+        },
+      );
+      this.#upstream = stdio.upstream;
+      this.#killChildren = stdio.killChildrenNow;
+    }
     this.#drain = new DrainController(
       { delayMs: config.drainDelayMs, timeoutMs: config.drainTimeoutMs },
       (action) => this.#perform(action),
@@ -190,6 +208,14 @@ export class Sidecar {
     return this.#finished;
   }
 
+  /**
+   * SIGKILLs every process the upstream started (stdio children, as process groups), at once and
+   * synchronously: for the process's `exit` and a fatal error, when no drain can run any more.
+   */
+  killChildrenNow(): void {
+    this.#killChildren();
+  }
+
   /** Resolves when the sidecar has stopped (by close(), destroy() or the drain timeout). */
   get finished(): Promise<DrainOutcome> {
     return this.#finished;
@@ -220,21 +246,27 @@ export class Sidecar {
 
   #finish(outcome: DrainOutcome): void {
     this.#frontDoor.close();
-    void this.#upstream.close();
     this.secrets?.stop();
     void this.#agentClient?.close().catch(() => {});
-    const log =
-      outcome.exitCode === 0 ? this.logger.info.bind(this.logger) : this.logger.warn.bind(this.logger);
-    log(
-      {
-        reason: outcome.reason,
-        cut: outcome.cut,
-        drainMs: Date.now() - this.#drainStartedAt,
-        exitCode: outcome.exitCode,
-      },
-      "sidecar stopped",
-    );
-    this.#resolveFinished(outcome);
+    // Stopped only once the upstream has let go of what it holds: a stdio upstream's children are
+    // stopped (as process groups) before the process may exit, so none is left behind.
+    void this.#upstream
+      .close()
+      .catch(() => {})
+      .then(() => {
+        const log =
+          outcome.exitCode === 0 ? this.logger.info.bind(this.logger) : this.logger.warn.bind(this.logger);
+        log(
+          {
+            reason: outcome.reason,
+            cut: outcome.cut,
+            drainMs: Date.now() - this.#drainStartedAt,
+            exitCode: outcome.exitCode,
+          },
+          "sidecar stopped",
+        );
+        this.#resolveFinished(outcome);
+      });
   }
 }
 

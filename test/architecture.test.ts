@@ -116,15 +116,24 @@ describe("proxy/ layers", () => {
       ).toEqual([]);
   });
 
-  it("touches `process` (signals, exit, argv, env) in cli.ts only", () => {
-    const touching = PROXY.filter(
-      (file) =>
-        file !== "proxy/cli.ts" &&
-        /\bprocess\.(on|once|exit|exitCode|argv|env|kill|getBuiltinModule)\b/.test(
-          readFileSync(join(ROOT, file), "utf8").replace(/^\s*(\/\/|\/?\*).*$/gm, ""),
-        ),
-    );
-    expect(touching).toEqual([]);
+  it("touches `process` (signals, exit, argv, env) in cli.ts only; signals other processes in the stdio child's module only", () => {
+    const uses = (file: string, pattern: RegExp) =>
+      pattern.test(readFileSync(join(ROOT, file), "utf8").replace(/^\s*(\/\/|\/?\*).*$/gm, ""));
+    expect(
+      PROXY.filter(
+        (file) =>
+          file !== "proxy/cli.ts" &&
+          uses(file, /\bprocess\.(on|once|exit|exitCode|argv|env|getBuiltinModule)\b/),
+      ),
+    ).toEqual([]);
+    expect(PROXY.filter((file) => uses(file, /\bprocess\.kill\b/))).toEqual([
+      "proxy/upstream/stdio/process.ts",
+    ]);
+  });
+
+  it("starts processes in one module: the stdio upstream's process.ts", () => {
+    const starting = PROXY.filter((file) => runtimeImports(file).includes("node:child_process"));
+    expect(starting).toEqual(["proxy/upstream/stdio/process.ts"]);
   });
 
   it("keeps every file under 360 lines: a longer one is doing more than one job", () => {

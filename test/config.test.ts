@@ -26,7 +26,7 @@ function errors(argv: string[], env: Record<string, string> = {}) {
 describe("parseConfig", () => {
   it("applies the documented defaults", () => {
     const c = config(UPSTREAM);
-    expect(c.upstream.origin).toBe("http://127.0.0.1:3000");
+    expect(c.upstream?.origin).toBe("http://127.0.0.1:3000");
     expect(c.port).toBe(8080);
     expect(c.host).toBe("0.0.0.0");
     expect(c.sseKeepaliveMs).toBe(15_000);
@@ -44,7 +44,7 @@ describe("parseConfig", () => {
       MCP_SIDECAR_SSE_KEEPALIVE: "0",
       MCP_SIDECAR_MAX_BODY_SIZE: "64KiB",
     });
-    expect(c.upstream.host).toBe("server:3000");
+    expect(c.upstream?.host).toBe("server:3000");
     expect(c.port).toBe(9000);
     expect(c.sseKeepaliveMs).toBe(0);
     expect(c.maxBodyBytes).toBe(65_536);
@@ -218,4 +218,87 @@ describe("value parsers", () => {
   it.each(["0", "4XB", "-1", "1.5MiB", ""])("size %j is rejected", (raw) =>
     expect(() => parseSize(raw)).toThrow(),
   );
+});
+
+describe("a stdio server (--stdio)", () => {
+  it("splits the command line with no shell: quotes and backslashes, and nothing else", () => {
+    expect(
+      config(["--stdio", `node server.js --name 'my server' "a \\"b\\"" c\\ d`]).stdioCommandLine,
+    ).toEqual(["node", "server.js", "--name", "my server", 'a "b"', "c d"]);
+    // Shell syntax is only characters of an argument: nothing runs but the command.
+    expect(config(["--stdio", "srv; rm -rf / | cat $(id) &&"]).stdioCommandLine).toEqual([
+      "srv;",
+      "rm",
+      "-rf",
+      "/",
+      "|",
+      "cat",
+      "$(id)",
+      "&&",
+    ]);
+    expect(
+      config(["--stdio-command", "/opt/my server", "--stdio-arg", "a b", "--stdio-arg", "c"])
+        .stdioCommandLine,
+    ).toEqual(["/opt/my server", "a b", "c"]);
+    expect(errors(["--stdio", "node 'unclosed"])[0]).toMatch(
+      /--stdio \(MCP_SIDECAR_STDIO\).*unclosed ' quote/,
+    );
+    expect(errors(["--stdio", "   "])[0]).toContain("is empty");
+  });
+
+  it("takes exactly one server to front, and the stdio flags only with --stdio", () => {
+    expect(config(["--stdio", "srv"]).upstream).toBeUndefined();
+    expect(errors(["--stdio", "srv", "--upstream", "http://127.0.0.1:3000"])).toEqual([
+      "--upstream and --stdio are both set: the sidecar fronts one server",
+    ]);
+    expect(errors(["--stdio", "a", "--stdio-command", "b"])[0]).toContain(
+      "--stdio and --stdio-command are both set",
+    );
+    expect(errors([...UPSTREAM, "--stdio-env", "X=1", "--secret-env", "K=mcp/k"])).toEqual([
+      "--stdio-env is for a stdio server: set --stdio too",
+      "--secret-env is for a stdio server: set --stdio too",
+    ]);
+    expect(errors(["--stdio", "srv", "--stdio-arg", "x"])[0]).toContain("--stdio-arg needs --stdio-command");
+  });
+
+  it("gives the children PATH, HOME, LANG, TZ and what --stdio-env names, never the sidecar's own variables", () => {
+    const env = {
+      PATH: "/usr/bin",
+      HOME: "/home/u",
+      LANG: "C.UTF-8",
+      SHELL: "/bin/bash",
+      NODE_EXTRA_CA_CERTS: "/ca.pem",
+      AWS_TOKEN: "s3cr3t-token",
+    };
+    const c = config(
+      ["--stdio", "srv", "--stdio-env", "NODE_EXTRA_CA_CERTS", "--stdio-env", "MODE=test"],
+      env,
+    );
+    expect(c.stdioBaseEnv).toEqual({
+      PATH: "/usr/bin",
+      HOME: "/home/u",
+      LANG: "C.UTF-8",
+      NODE_EXTRA_CA_CERTS: "/ca.pem",
+    });
+    expect(c.stdioEnv).toEqual([
+      { name: "NODE_EXTRA_CA_CERTS", value: undefined },
+      { name: "MODE", value: "test" },
+    ]);
+    expect(errors(["--stdio", "srv", "--stdio-env", "MISSING"], env)[0]).toContain(
+      "--stdio-env MISSING: MISSING is not set in the sidecar's environment",
+    );
+    for (const own of ["AWS_TOKEN", "MCP_SIDECAR_AUTH_SECRET", "AWS_CONTAINER_AUTHORIZATION_TOKEN"])
+      expect(errors(["--stdio", "srv", "--stdio-env", `${own}=x`], env)[0]).toContain(
+        "never given to a child",
+      );
+    expect(errors(["--stdio", "srv", "--stdio-env", "K=1", "--secret-env", "K=mcp/k"], env)[0]).toContain(
+      "K is given more than once",
+    );
+    expect(errors(["--stdio", "srv", "--stdio-env", "1BAD=x"])[0]).toContain(
+      "is not an environment variable name",
+    );
+    expect(config(["--stdio", "srv", "--secret-env", "API_KEY=mcp/upstream#key"]).secretEnv).toEqual([
+      { name: "API_KEY", ref: { secretId: "mcp/upstream", jsonKey: "key", label: "mcp/upstream#key" } },
+    ]);
+  });
 });

@@ -277,7 +277,7 @@ describe("docker-compose.yml", () => {
   it("configures the sidecar with values its own parser accepts, pointing at the server's port", () => {
     const parsed = parseConfig([], env(sidecar));
     if (parsed.kind !== "config") throw new Error(JSON.stringify(parsed));
-    expect(parsed.config.upstream.origin).toBe(`http://server:${env(server).MCP_SERVER_PORT}`);
+    expect(parsed.config.upstream?.origin).toBe(`http://server:${env(server).MCP_SERVER_PORT}`);
     expect(sidecar?.ports).toEqual([`${parsed.config.port}:${parsed.config.port}`]);
     const serverCommand = server.command as string[];
     const allowedHosts = serverCommand[serverCommand.indexOf("--allowed-hosts") + 1];

@@ -1,6 +1,6 @@
 // Secrets from the AWS Secrets Manager Agent and their deliveries (secrets/).
 
-import { parseFileDelivery, parseHeaderDelivery, parseSecretRef } from "../secrets/spec.ts";
+import { parseEnvDelivery, parseFileDelivery, parseHeaderDelivery, parseSecretRef } from "../secrets/spec.ts";
 import { type OptionSpec, option } from "./option.ts";
 import { parseAgentUrl, parseDuration, secretParser } from "./values.ts";
 
@@ -78,5 +78,15 @@ export const SECRETS_OPTIONS: readonly OptionSpec[] = [
     description:
       "Keep the secret's current value in file PATH (atomic replace, mode 0400) (repeatable; env: comma-separated)",
     parse: secretParser(parseFileDelivery),
+  }),
+  option({
+    key: "secretEnv",
+    flag: "secret-env",
+    valueName: "NAME=SECRET_ID[#key]",
+    default: undefined,
+    kind: "repeatable",
+    description:
+      "With --stdio: environment variable NAME of every stdio child set to the secret's current value; new children get a rotated value at once (repeatable; env: comma-separated)",
+    parse: secretParser(parseEnvDelivery),
   }),
 ];

@@ -21,7 +21,8 @@ export const SERVING_OPTIONS: readonly OptionSpec[] = [
     flag: "upstream",
     valueName: "URL",
     default: undefined,
-    description: "Origin of the MCP server to front (required), e.g. http://127.0.0.1:3000",
+    kind: "optional",
+    description: "Origin of the MCP server to front (required unless --stdio), e.g. http://127.0.0.1:3000",
     parse: parseUpstream,
   }),
   option({

@@ -132,3 +132,73 @@ export function secretParser<T>(parse: (raw: string) => T) {
     }
   };
 }
+
+/**
+ * A command line split into argv the way a user means it, with no shell: words split on
+ * whitespace, '…' taken literally, "…" with \" and \\ escapes, a backslash escaping the next
+ * character outside quotes. No globbing, no variables, no operators: `;`, `|` or `$(…)` are just
+ * characters of an argument.
+ */
+export function parseCommandLine(raw: string): string[] {
+  const words: string[] = [];
+  let word = "";
+  let inWord = false;
+  let quote: "'" | '"' | undefined;
+  for (let i = 0; i < raw.length; i++) {
+    const c = raw[i] as string;
+    if (quote === "'") {
+      if (c === "'") quote = undefined;
+      else word += c;
+    } else if (quote === '"') {
+      if (c === '"') quote = undefined;
+      else if (c === "\\" && (raw[i + 1] === '"' || raw[i + 1] === "\\")) word += raw[++i];
+      else word += c;
+    } else if (c === "'" || c === '"') {
+      quote = c;
+      inWord = true;
+    } else if (c === "\\") {
+      if (i + 1 >= raw.length) throw new InvalidValue(`"${raw}" ends with a lone backslash`);
+      word += raw[++i];
+      inWord = true;
+    } else if (/\s/.test(c)) {
+      if (inWord) words.push(word);
+      word = "";
+      inWord = false;
+    } else {
+      word += c;
+      inWord = true;
+    }
+  }
+  if (quote !== undefined) throw new InvalidValue(`"${raw}" has an unclosed ${quote} quote`);
+  if (inWord) words.push(word);
+  if (words.length === 0) throw new InvalidValue("is empty: give the command to run (and its arguments)");
+  return words;
+}
+
+export interface EnvSetting {
+  readonly name: string;
+  /** undefined: copied from the sidecar's own environment. */
+  readonly value: string | undefined;
+}
+
+const ENV_NAME = /^[A-Za-z_][A-Za-z0-9_]*$/;
+
+/** `NAME` (copy the sidecar's value) or `NAME=VALUE`. */
+export function parseEnvSetting(raw: string): EnvSetting {
+  const eq = raw.indexOf("=");
+  const name = eq === -1 ? raw : raw.slice(0, eq);
+  if (!ENV_NAME.test(name)) throw new InvalidValue(`"${name}" is not an environment variable name`);
+  return { name, value: eq === -1 ? undefined : raw.slice(eq + 1) };
+}
+
+export function parseDirectory(raw: string): string {
+  if (raw.trim() === "" || raw.includes("\0")) throw new InvalidValue(`"${raw}" is not a directory path`);
+  return raw;
+}
+
+/** An executable to run as it is named (a path, or a name looked up in PATH), never through a shell. */
+export function parseExecutable(raw: string): string {
+  if (raw.trim() === "" || raw !== raw.trim())
+    throw new InvalidValue(`"${raw}" is not a command (no spaces around it)`);
+  return raw;
+}

@@ -15,7 +15,7 @@ import type { AgentClient, AgentResult } from "./agent-client.ts";
 import { OnDemandRefresh } from "./on-demand.ts";
 import { SecretFiles } from "./secret-files.ts";
 import { resolveValue, TrackedSecret, versionLabel } from "./secret-state.ts";
-import type { FileDelivery, HeaderDelivery, SecretRef } from "./spec.ts";
+import type { EnvDelivery, FileDelivery, HeaderDelivery, SecretRef } from "./spec.ts";
 
 export interface Scheduler {
   now(): number;
@@ -41,6 +41,7 @@ export interface SecretsSettings {
   readonly authSecret: SecretRef | undefined;
   readonly injectHeaders: readonly HeaderDelivery[];
   readonly secretFiles: readonly FileDelivery[];
+  readonly secretEnv?: readonly EnvDelivery[];
 }
 
 export const SECRETS_CHECK_NAME = "secrets";
@@ -69,6 +70,10 @@ export class SecretsRuntime {
   #acceptedKeys: Buffer[] = [];
   /** [name, value, ...] set on every upstream request: replaced whole, never edited in place. */
   #headers: readonly string[] = [];
+  /** NAME -> value for each --secret-env: replaced whole on a change, never edited in place. */
+  #env: Readonly<Record<string, string>> = {};
+  /** Bumped whenever an --secret-env value changes: children started before it have old values. */
+  #envGeneration = 0;
   #problems: string[] = [];
   #startupAttempt = 0;
   /** Orders fetches by start (see TrackedSecret.applyCurrent). */
@@ -96,6 +101,7 @@ export class SecretsRuntime {
     if (settings.authSecret) track(settings.authSecret, true);
     for (const delivery of settings.injectHeaders) track(delivery.ref, false);
     for (const delivery of settings.secretFiles) track(delivery.ref, false);
+    for (const delivery of settings.secretEnv ?? []) track(delivery.ref, false);
     const auth = settings.authSecret && this.tracked.get(settings.authSecret.secretId);
     if (auth) {
       this.#onDemand = new OnDemandRefresh(() => {
@@ -117,6 +123,11 @@ export class SecretsRuntime {
   /** Header names the sidecar sets itself: a client's own values for them are dropped. */
   get injectedHeaderNames(): readonly string[] {
     return this.#settings.injectHeaders.map((delivery) => delivery.header.toLowerCase());
+  }
+
+  /** The current --secret-env values, for a child about to start; and their generation. */
+  get childEnv(): { readonly values: Readonly<Record<string, string>>; readonly generation: number } {
+    return { values: this.#env, generation: this.#envGeneration };
   }
 
   /** The current header pairs; take the array once per request. */
@@ -266,6 +277,19 @@ export class SecretsRuntime {
       else headers.push(delivery.header, resolved.value as string);
     }
     this.#headers = headers;
+    const env: Record<string, string> = {};
+    for (const delivery of this.#settings.secretEnv ?? []) {
+      const current = this.tracked.get(delivery.ref.secretId)?.current;
+      if (!current) continue;
+      const resolved = resolveValue(current, delivery.ref.jsonKey, true);
+      if (!resolved.ok)
+        problems.push(`--secret-env ${delivery.name}=${delivery.ref.label} ${resolved.reason}`);
+      else if ((resolved.value as string).includes("\0"))
+        problems.push(`--secret-env ${delivery.name}: the value holds a NUL byte`);
+      else env[delivery.name] = resolved.value as string;
+    }
+    if (Object.entries(env).some(([name, value]) => this.#env[name] !== value)) this.#envGeneration++;
+    this.#env = Object.freeze(env);
     this.#problems = problems;
     await Promise.all(
       this.#settings.secretFiles.map((delivery) =>

@@ -61,6 +61,21 @@ function splitAssignment(raw: string, left: string): [string, string] {
   return [raw.slice(0, eq), raw.slice(eq + 1)];
 }
 
+export interface EnvDelivery {
+  readonly name: string;
+  readonly ref: SecretRef;
+}
+
+const ENV_NAME = /^[A-Za-z_][A-Za-z0-9_]*$/;
+
+/** `NAME=SECRET_ID[#key]`: an environment variable of each stdio child. */
+export function parseEnvDelivery(raw: string): EnvDelivery {
+  const [name, ref] = splitAssignment(raw, "NAME");
+  if (!ENV_NAME.test(name))
+    throw new InvalidSecretSpec(`"${raw}": "${name}" is not an environment variable name`);
+  return { name, ref: parseSecretRef(ref) };
+}
+
 export function parseHeaderDelivery(raw: string): HeaderDelivery {
   const [header, ref] = splitAssignment(raw, "Header-Name");
   if (!HEADER_NAME.test(header)) throw new InvalidSecretSpec(`"${raw}": "${header}" is not a header name`);

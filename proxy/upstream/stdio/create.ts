@@ -1,0 +1,82 @@
+// The stdio upstream as the sidecar runs it: each session's child started from the configuration
+// with its environment of the moment (a rotated --secret-env reaches the next child at once), its
+// stderr and exit in the log, tagged with the session's hash and the child's pid, and in metrics.
+
+import type { SidecarConfig } from "../../config.ts";
+import type { Registry } from "../../deps.ts";
+import type { Logger } from "../../telemetry/logger.ts";
+import { shortHash } from "../../telemetry/short-hash.ts";
+import { StdioMetrics } from "../../telemetry/stdio-metrics.ts";
+import { childEnvironment } from "./environment.ts";
+import { StdioProcess } from "./process.ts";
+import { StderrLog } from "./stderr-log.ts";
+import { StdioUpstream } from "./stdio-upstream.ts";
+
+export interface StdioUpstreamParts {
+  readonly logger: Logger;
+  readonly registry: Registry;
+  /** The --secret-env values now (empty without secrets). */
+  readonly secretEnv: () => Readonly<Record<string, string>>;
+}
+
+export function createStdioUpstream(
+  config: SidecarConfig & { readonly stdioCommandLine: readonly string[] },
+  parts: StdioUpstreamParts,
+): { upstream: StdioUpstream; killChildrenNow: () => void } {
+  const { logger } = parts;
+  const children = new Set<StdioProcess>();
+  let upstream: StdioUpstream | undefined;
+  const metrics = new StdioMetrics(parts.registry, () => upstream?.counts ?? { starting: 0, active: 0 });
+  upstream = new StdioUpstream(config, {
+    startChild: (sessionId, sdk) => {
+      // The session's id is a credential: the log names its hash, as the access log does.
+      const session = shortHash(sessionId);
+      let pid: number | undefined;
+      const child: StdioProcess = new StdioProcess(
+        {
+          commandLine: config.stdioCommandLine,
+          cwd: config.stdioCwd,
+          env: childEnvironment(config.stdioBaseEnv, config.stdioEnv, parts.secretEnv()),
+          graceMs: config.stdioStopGraceMs,
+        },
+        {
+          sdk,
+          stderr: new StderrLog((fields, message) => logger.info({ ...fields, session, pid }, message)),
+          junk: (detail) =>
+            logger.warn({ session, pid, detail }, "stdio server wrote a line that is not JSON-RPC"),
+          exited: (exit) => {
+            children.delete(child);
+            metrics.exited.inc({ cause: exit.cause });
+            const log = exit.cause === "stopped" ? logger.info.bind(logger) : logger.warn.bind(logger);
+            log(
+              {
+                session,
+                pid,
+                code: exit.code,
+                signal: exit.signal,
+                cause: exit.cause,
+                detail: exit.description,
+              },
+              "stdio server exited",
+            );
+          },
+        },
+      );
+      pid = child.pid;
+      children.add(child);
+      metrics.started.inc();
+      return child;
+    },
+    events: {
+      sessionStarted: () => {},
+      childAnswered: (seconds) => metrics.startSeconds.observe(seconds),
+      sessionEnded: (why) => metrics.sessionsEnded.inc({ reason: why }),
+    },
+  });
+  return {
+    upstream,
+    killChildrenNow: () => {
+      for (const child of children) child.killNow();
+    },
+  };
+}

@@ -1,0 +1,71 @@
+// One request served by the stdio upstream, as the drain and telemetry see it: in flight until its
+// response closes, then one ExchangeSummary. The MCP SDK's transport writes the response; what the
+// call's outcome was comes from the child's answer, which the session records by JSON-RPC id.
+
+import type { McpMessageInfo } from "../../protocol/jsonrpc.ts";
+import { classifyExchange, type ExchangeKind, type ExchangeOutcome } from "../../protocol/outcome.ts";
+import type { CutExchange } from "../../telemetry/telemetry.ts";
+import {
+  type AdmittedRequest,
+  describeAdmitted,
+  type ExchangeObserver,
+  type InFlightExchange,
+  summarize,
+} from "../upstream.ts";
+import type { StdioSession } from "./session.ts";
+
+export class StdioExchange implements InFlightExchange {
+  readonly kind: ExchangeKind;
+  readonly request: AdmittedRequest;
+  /** The request body's JSON-RPC message(s), once read. */
+  message: McpMessageInfo | undefined;
+  /** The session that served it, once known. */
+  session: StdioSession | undefined;
+  /** Set when the sidecar answered with its own error. */
+  errorCode: string | undefined;
+  #outcome: ExchangeOutcome | undefined;
+
+  constructor(request: AdmittedRequest, observer: ExchangeObserver) {
+    this.request = request;
+    this.kind = classifyExchange(request.req.method ?? "GET", request.head);
+    const { res } = request;
+    res.once("close", () => {
+      if (this.#outcome === undefined) this.#outcome = res.writableFinished ? "completed" : "client_closed";
+      observer.exchangeFinished(res, this.#summary());
+    });
+  }
+
+  /** A 2025-11-25 GET stream ends (the SDK closes it); the client reconnects elsewhere. */
+  closeEndless(_retryMs: number): void {
+    const { res, req } = this.request;
+    if (this.kind !== "endless" || res.writableEnded || res.destroyed) return;
+    this.#outcome = "closed_by_drain";
+    if (req.method === "GET" && this.session !== undefined) this.session.transport.closeStandaloneSSEStream();
+    else res.end();
+  }
+
+  cut(): void {
+    const { res } = this.request;
+    if (res.destroyed || res.writableFinished) return;
+    this.#outcome = "cut";
+    res.destroy();
+  }
+
+  describe(): CutExchange {
+    return describeAdmitted(this.request, this.message, this.kind);
+  }
+
+  #summary() {
+    const { res } = this.request;
+    const firstId = this.message?.ids[0];
+    const session = this.session;
+    return summarize(this.request, {
+      kind: this.kind,
+      outcome: this.#outcome ?? "completed",
+      status: res.headersSent ? res.statusCode : 0,
+      message: this.message,
+      readAnswer: () => (firstId === undefined || firstId === null ? undefined : session?.answerTo(firstId)),
+      errorCode: this.errorCode,
+    });
+  }
+}

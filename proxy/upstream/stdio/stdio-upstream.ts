@@ -1,0 +1,283 @@
+// The stdio upstream: a stdio MCP server (most of the MCP ecosystem) behind the sidecar, one
+// supervised child per MCP session (2025-11-25 Streamable HTTP), started on `initialize`, stopped
+// on DELETE, after --session-idle-timeout, when its client's session ends any other way, and at the
+// drain. Requests are routed to their session by Mcp-Session-Id; each session is the MCP SDK's
+// transport joined to its child (session.ts).
+
+import { randomUUID } from "node:crypto";
+import type { IncomingMessage, ServerResponse } from "node:http";
+import type { SidecarConfig } from "../../config.ts";
+import { SIDECAR_ERRORS, type SidecarErrorSpec } from "../../errors.ts";
+import { writeSidecarError } from "../../http/answers.ts";
+import { type ForwardedFor, prepareUpstreamRequest, type UpstreamRequestHead } from "../../http/headers.ts";
+import type { CheckResult } from "../../lifecycle/readiness.ts";
+import { describeJsonRpc } from "../../protocol/jsonrpc.ts";
+import type { AdmittedRequest, ExchangeObserver, InFlightExchange, Upstream } from "../upstream.ts";
+import { StdioExchange } from "./exchange.ts";
+import { loadStdioSdk, type StdioSdk } from "./sdk.ts";
+import { type ChildLink, type SessionEnd, StdioSession } from "./session.ts";
+
+export const STDIO_CHECK_NAME = "stdio";
+const START_BACKOFF_BASE_MS = 200;
+const START_BACKOFF_CAP_MS = 30_000;
+
+export type StdioUpstreamConfig = Pick<
+  SidecarConfig,
+  "sseKeepaliveMs" | "maxBodyBytes" | "maxSessions" | "sessionIdleTimeoutMs" | "drainRetryAfterMs"
+> & { readonly stdioCommandLine: readonly string[] };
+
+/** What the stdio upstream reports, for metrics. */
+export interface StdioEvents {
+  sessionStarted(): void;
+  /** A child answered its first request (its initialize) this long after it was started. */
+  childAnswered(seconds: number): void;
+  sessionEnded(why: SessionEnd, startFailed: boolean): void;
+}
+
+export interface StdioUpstreamOptions {
+  /** Starts one child for a new session (the id its initialize answer will carry). */
+  readonly startChild: (sessionId: string, sdk: StdioSdk) => ChildLink;
+  readonly events?: StdioEvents;
+  readonly now?: () => number;
+}
+
+/** Reads a whole request body, up to `limit` bytes; undefined when it is larger. */
+function readWhole(req: IncomingMessage, limit: number): Promise<Buffer | undefined> {
+  return new Promise((resolve, reject) => {
+    const chunks: Buffer[] = [];
+    let size = 0;
+    req.on("data", (chunk: Buffer) => {
+      size += chunk.length;
+      if (size <= limit) chunks.push(chunk);
+    });
+    req.once("end", () => resolve(size > limit ? undefined : Buffer.concat(chunks)));
+    req.once("error", reject);
+  });
+}
+
+function isInitialize(body: unknown): boolean {
+  const messages = Array.isArray(body) ? body : [body];
+  return messages.some(
+    (m) => typeof m === "object" && m !== null && (m as { method?: unknown }).method === "initialize",
+  );
+}
+
+export class StdioUpstream implements Upstream {
+  readonly target: string;
+  readonly #config: StdioUpstreamConfig;
+  readonly #options: StdioUpstreamOptions;
+  readonly #now: () => number;
+  readonly #sessions = new Map<string, StdioSession>();
+  /** Sessions whose child is starting (initialize not answered yet): they count against the limit. */
+  readonly #starting = new Set<StdioSession>();
+  readonly #reaper: ReturnType<typeof setInterval>;
+  #startFailures = 0;
+  #lastStartFailure: { at: number; reason: string } | undefined;
+  #closed = false;
+  readonly #sdk: Promise<StdioSdk>;
+  #sdkProblem: string | undefined;
+
+  constructor(config: StdioUpstreamConfig, options: StdioUpstreamOptions) {
+    this.#sdk = loadStdioSdk();
+    this.#sdk.catch((error: Error) => {
+      this.#sdkProblem = `the MCP SDK cannot be loaded (${error.message})`;
+    });
+    this.#config = config;
+    this.#options = options;
+    this.#now = options.now ?? Date.now;
+    this.target = `stdio: ${config.stdioCommandLine.join(" ")}`;
+    const every = Math.max(50, Math.min(config.sessionIdleTimeoutMs / 4, 30_000));
+    this.#reaper = setInterval(() => this.#reapIdle(), every);
+    this.#reaper.unref();
+  }
+
+  /** Sessions open (their children running or starting). */
+  get sessions(): number {
+    return this.#sessions.size + this.#starting.size;
+  }
+
+  /** Sessions by state, for metrics. */
+  get counts(): { readonly starting: number; readonly active: number } {
+    return { starting: this.#starting.size, active: this.#sessions.size };
+  }
+
+  requestHead(raw: readonly string[], forwarded: ForwardedFor): UpstreamRequestHead {
+    // No upstream host to name: the head is read for what the sidecar acts on.
+    return prepareUpstreamRequest(raw, "stdio", forwarded);
+  }
+
+  forward(request: AdmittedRequest, observer: ExchangeObserver): InFlightExchange {
+    const exchange = new StdioExchange(request, observer);
+    this.#serve(exchange).catch(() => {
+      if (!request.res.headersSent) request.res.destroy();
+    });
+    return exchange;
+  }
+
+  async #serve(exchange: StdioExchange): Promise<void> {
+    const { req, res, head } = exchange.request;
+    let parsed: unknown;
+    if (req.method === "POST") {
+      const body = await readWhole(req, this.#config.maxBodyBytes);
+      if (body === undefined) {
+        this.#refuse(exchange, SIDECAR_ERRORS.bodyTooLarge, "request body exceeds --max-body-size", {
+          close: true,
+        });
+        return;
+      }
+      exchange.message = describeJsonRpc(body);
+      try {
+        parsed = JSON.parse(body.toString("utf8"));
+      } catch {
+        // The SDK's own answer to a body that is not JSON.
+        res.writeHead(400, { "content-type": "application/json" });
+        res.end('{"jsonrpc":"2.0","error":{"code":-32700,"message":"Parse error"},"id":null}');
+        return;
+      }
+    }
+    let session: StdioSession | undefined;
+    if (head.sessionId !== undefined) {
+      session = this.#sessions.get(head.sessionId);
+      if (session === undefined) {
+        this.#refuse(exchange, SIDECAR_ERRORS.sessionNotFound, "Session not found", {}, -32001);
+        return;
+      }
+    } else if (req.method === "POST" && isInitialize(parsed)) {
+      session = this.#newSession(exchange, await this.#sdk);
+      if (session === undefined) return;
+    } else {
+      this.#refuse(exchange, SIDECAR_ERRORS.sessionRequired, "Bad Request: No valid session ID provided");
+      return;
+    }
+    exchange.session = session;
+    await session.handle(req, res, parsed);
+  }
+
+  #newSession(exchange: StdioExchange, sdk: StdioSdk): StdioSession | undefined {
+    if (this.#closed) {
+      this.#refuse(exchange, SIDECAR_ERRORS.draining, "sidecar is draining; retry on another instance", {
+        close: true,
+        retryAfterMs: this.#config.drainRetryAfterMs,
+      });
+      return undefined;
+    }
+    const backoff = this.#backoffLeft();
+    if (backoff > 0) {
+      this.#refuse(
+        exchange,
+        SIDECAR_ERRORS.stdioStartFailed,
+        `the MCP server cannot be started (${this.#lastStartFailure?.reason}); next try in ${Math.ceil(backoff / 1000)} s`,
+        { retryAfterMs: backoff },
+      );
+      return undefined;
+    }
+    if (this.sessions >= this.#config.maxSessions) {
+      this.#refuse(
+        exchange,
+        SIDECAR_ERRORS.tooManySessions,
+        `--max-sessions (${this.#config.maxSessions}) sessions are open; retry later`,
+        { retryAfterMs: this.#config.drainRetryAfterMs },
+      );
+      return undefined;
+    }
+    // The session's id is chosen before its child starts, so the child's log lines name it too.
+    const sessionId = randomUUID();
+    const session: StdioSession = new StdioSession(this.#options.startChild(sessionId, sdk), {
+      sdk,
+      keepAliveMs: this.#config.sseKeepaliveMs,
+      maxBodyBytes: this.#config.maxBodyBytes,
+      now: this.#now,
+      newSessionId: () => sessionId,
+      initialized: (s, id) => {
+        this.#starting.delete(s);
+        this.#sessions.set(id, s);
+      },
+      ended: (s, why) => this.#ended(s, why),
+      firstAnswer: (ms) => this.#options.events?.childAnswered(ms / 1000),
+    });
+    this.#starting.add(session);
+    this.#options.events?.sessionStarted();
+    return session;
+  }
+
+  #ended(session: StdioSession, why: SessionEnd): void {
+    this.#starting.delete(session);
+    if (session.sessionId !== undefined && this.#sessions.get(session.sessionId) === session)
+      this.#sessions.delete(session.sessionId);
+    const startFailed = why === "child_exited" && !session.answeredAny;
+    if (startFailed) {
+      this.#startFailures++;
+      this.#lastStartFailure = {
+        at: this.#now(),
+        reason: `${this.#config.stdioCommandLine.join(" ")} ${session.exitDescription ?? "exited"}`,
+      };
+    } else if (session.answeredAny) {
+      this.#startFailures = 0;
+      this.#lastStartFailure = undefined;
+    }
+    this.#options.events?.sessionEnded(why, startFailed);
+  }
+
+  /** Capped exponential backoff after children that died before their first answer. */
+  #backoffLeft(): number {
+    if (this.#startFailures === 0 || this.#lastStartFailure === undefined) return 0;
+    const wait = Math.min(START_BACKOFF_CAP_MS, START_BACKOFF_BASE_MS * 2 ** (this.#startFailures - 1));
+    return Math.max(0, this.#lastStartFailure.at + wait - this.#now());
+  }
+
+  #reapIdle(): void {
+    const now = this.#now();
+    for (const session of this.#sessions.values()) {
+      if (session.inFlight === 0 && session.idleFor(now) >= this.#config.sessionIdleTimeoutMs)
+        void session.end("idle");
+    }
+  }
+
+  #refuse(
+    exchange: StdioExchange,
+    spec: SidecarErrorSpec,
+    text: string,
+    options: { readonly close?: boolean; readonly retryAfterMs?: number } = {},
+    jsonRpcCode?: number,
+  ): void {
+    exchange.errorCode = spec.code;
+    const res: ServerResponse = exchange.request.res;
+    if (jsonRpcCode !== undefined && exchange.message?.hasRequest) {
+      // The SDK's own shape for an unknown session, so clients recognise it and re-initialize.
+      const body = JSON.stringify({
+        jsonrpc: "2.0",
+        id: exchange.message.ids[0] ?? null,
+        error: { code: jsonRpcCode, message: text, data: { code: spec.code, status: spec.status } },
+      });
+      res.writeHead(spec.status, {
+        "content-type": "application/json",
+        "content-length": Buffer.byteLength(body),
+      });
+      res.end(body);
+      return;
+    }
+    writeSidecarError(res, spec, text, { ...options, message: exchange.message });
+  }
+
+  check(): Promise<CheckResult> {
+    if (this.#sdkProblem !== undefined)
+      return Promise.resolve({ name: STDIO_CHECK_NAME, ok: false, reason: this.#sdkProblem });
+    const backoff = this.#backoffLeft();
+    if (this.#startFailures === 0 || this.#lastStartFailure === undefined)
+      return Promise.resolve({ name: STDIO_CHECK_NAME, ok: true });
+    return Promise.resolve({
+      name: STDIO_CHECK_NAME,
+      ok: false,
+      reason: `children cannot be started: ${this.#lastStartFailure.reason} (${this.#startFailures} in a row${backoff > 0 ? `; next try in ${Math.ceil(backoff / 1000)} s` : ""})`,
+    });
+  }
+
+  /** Ends every session: each child stopped as a group (stdin, SIGTERM, SIGKILL); resolves when all are gone. */
+  async close(): Promise<void> {
+    this.#closed = true;
+    clearInterval(this.#reaper);
+    await Promise.allSettled(
+      [...this.#sessions.values(), ...this.#starting].map((session) => session.end("stopped")),
+    );
+  }
+}

@@ -1,0 +1,285 @@
+// The stdio upstream with real processes: the sidecar CLI running real stdio MCP servers (the SDK's
+// server-everything, server-memory, and a test server that misbehaves on command), real SDK
+// clients, real signals. Waits on events (a log line, an exit, an answer), never on time.
+
+import { Client } from "@modelcontextprotocol/sdk/client/index.js";
+import { StreamableHTTPClientTransport } from "@modelcontextprotocol/sdk/client/streamableHttp.js";
+import { afterEach, describe, expect, it } from "vitest";
+import { initializeBody, send } from "./helpers/client.ts";
+import { jsonLine, ROOT, type Started, startSidecarProcess, stopAllProcesses } from "./helpers/processes.ts";
+
+afterEach(async () => {
+  await stopAllProcesses();
+});
+
+const NODE = process.execPath;
+const TEST_SERVER = `${NODE} ${ROOT}test/peers/stdio-test-server.ts`;
+const EVERYTHING = `${NODE} ${ROOT}node_modules/@modelcontextprotocol/server-everything/dist/index.js stdio`;
+const MEMORY = `${NODE} ${ROOT}node_modules/@modelcontextprotocol/server-memory/dist/index.js`;
+const ACCEPT = "application/json, text/event-stream";
+
+type Text = { content: { text: string }[] };
+const textOf = (result: unknown) => (result as Text).content[0]?.text ?? "";
+
+async function connect(url: URL): Promise<{ client: Client; transport: StreamableHTTPClientTransport }> {
+  const client = new Client({ name: "stdio-test", version: "1.0.0" });
+  client.onerror = () => {};
+  const transport = new StreamableHTTPClientTransport(new URL("/mcp", url));
+  await client.connect(transport);
+  return { client, transport };
+}
+
+const logs = (proc: Started, msg: string) =>
+  proc.lines.map(jsonLine).filter((line): line is Record<string, unknown> => line?.msg === msg);
+
+const alive = (pid: number) => {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch {
+    return false;
+  }
+};
+
+async function metric(url: URL, name: string): Promise<number> {
+  const text = (await send(new URL("/metrics", url))).text;
+  const line = text.split("\n").find((l) => l.startsWith(`${name} `) || l.startsWith(`${name}{`));
+  return line === undefined ? Number.NaN : Number(line.split(" ").at(-1));
+}
+
+describe("--stdio with real stdio servers", () => {
+  it("server-everything: initialize, tools, progress on the call's stream, DELETE stops its child", async () => {
+    const sidecar = await startSidecarProcess(["--stdio", EVERYTHING]);
+    const { client, transport } = await connect(sidecar.url);
+    const tools = (await client.listTools()).tools.map((tool) => tool.name);
+    expect(tools).toContain("echo");
+    expect(textOf(await client.callTool({ name: "echo", arguments: { message: "via stdio" } }))).toBe(
+      "Echo: via stdio",
+    );
+    const progress: number[] = [];
+    const long = await client.callTool(
+      { name: "trigger-long-running-operation", arguments: { duration: 1, steps: 3 } },
+      undefined,
+      { onprogress: (p) => progress.push(p.progress) },
+    );
+    expect(textOf(long)).toContain("completed");
+    expect(progress).toEqual([1, 2, 3]);
+    const sessionId = transport.sessionId as string;
+    await transport.terminateSession();
+    await sidecar.proc.waitForLine((line) => jsonLine(line)?.msg === "stdio server exited");
+    expect(logs(sidecar.proc, "stdio server exited")[0]).toMatchObject({ cause: "stopped" });
+    const after = await send(new URL("/mcp", sidecar.url), {
+      method: "POST",
+      headers: { "content-type": "application/json", accept: ACCEPT, "mcp-session-id": sessionId },
+      body: '{"jsonrpc":"2.0","id":9,"method":"tools/list"}',
+    });
+    expect(after.status).toBe(404);
+    expect(after.json()).toMatchObject({
+      id: 9,
+      error: { code: -32001, data: { code: "MCP_SIDECAR_SESSION_NOT_FOUND" } },
+    });
+    await client.close();
+  });
+
+  it("server-memory: its knowledge graph belongs to its session's child", async () => {
+    const sidecar = await startSidecarProcess(["--stdio", MEMORY], {
+      MEMORY_FILE_PATH: "/tmp/mcp-sidecar-memory-test.json",
+    });
+    const a = await connect(sidecar.url);
+    const tools = (await a.client.listTools()).tools.map((tool) => tool.name);
+    expect(tools).toContain("create_entities");
+    await a.client.callTool({
+      name: "create_entities",
+      arguments: { entities: [{ name: "sidecar", entityType: "project", observations: ["stdio"] }] },
+    });
+    expect(textOf(await a.client.callTool({ name: "read_graph", arguments: {} }))).toContain("sidecar");
+    await a.client.close();
+  });
+
+  it("50 sessions at once: a child each (no cross-talk), all answered, all stopped on DELETE", async () => {
+    const sidecar = await startSidecarProcess(["--stdio", TEST_SERVER]);
+    const sessions = await Promise.all(Array.from({ length: 50 }, () => connect(sidecar.url)));
+    const pids = await Promise.all(
+      sessions.map(({ client }) => client.callTool({ name: "pid", arguments: {} })),
+    );
+    expect(new Set(pids.map(textOf)).size).toBe(50);
+    const echoes = await Promise.all(
+      sessions.map(({ client }, i) => client.callTool({ name: "echo", arguments: { message: `s${i}` } })),
+    );
+    expect(echoes.map(textOf)).toEqual(sessions.map((_, i) => `s${i}`));
+    expect(await metric(sidecar.url, "mcp_sidecar_stdio_children")).toBe(50);
+    await Promise.all(sessions.map(({ transport }) => transport.terminateSession()));
+    await expect.poll(() => logs(sidecar.proc, "stdio server exited").length).toBe(50);
+    expect(await metric(sidecar.url, "mcp_sidecar_stdio_children")).toBe(0);
+    await expect.poll(() => pids.map((r) => Number(textOf(r))).filter(alive)).toEqual([]);
+    await Promise.all(sessions.map(({ client }) => client.close()));
+  });
+});
+
+describe("--stdio when children misbehave", () => {
+  it("a child that crashes mid-call: the call gets a JSON-RPC error at once, the session then 404s, the crash is logged and counted", async () => {
+    const sidecar = await startSidecarProcess(["--stdio", TEST_SERVER]);
+    const { client, transport } = await connect(sidecar.url);
+    const started = performance.now();
+    const failure = await client.callTool({ name: "crash", arguments: { code: 7 } }).then(
+      () => undefined,
+      (error: Error) => error,
+    );
+    // Far below the client's 60 s timeout: the sidecar answered for the dead child.
+    expect(performance.now() - started).toBeLessThan(10_000);
+    expect(failure?.message).toContain("exited with code 7");
+    const exit = await sidecar.proc.waitForLine((line) => jsonLine(line)?.msg === "stdio server exited");
+    expect(jsonLine(exit)).toMatchObject({
+      cause: "crashed",
+      code: 7,
+      detail: expect.stringContaining("crashing, as asked"),
+    });
+    const next = await send(new URL("/mcp", sidecar.url), {
+      method: "POST",
+      headers: {
+        "content-type": "application/json",
+        accept: ACCEPT,
+        "mcp-session-id": transport.sessionId as string,
+      },
+      body: '{"jsonrpc":"2.0","id":3,"method":"tools/list"}',
+    });
+    expect(next.status).toBe(404);
+    expect(await metric(sidecar.url, 'mcp_sidecar_stdio_children_exited_total{cause="crashed"}')).toBe(1);
+    await client.close();
+  });
+
+  it("a child that fails at start: initialize gets an error naming the command and its exit status; starts back off; /ready says why", async () => {
+    const sidecar = await startSidecarProcess(["--stdio", `${TEST_SERVER} --fail-at-start`]);
+    const first = await send(new URL("/mcp", sidecar.url), {
+      method: "POST",
+      headers: { "content-type": "application/json", accept: ACCEPT },
+      body: initializeBody("failing"),
+    });
+    expect(first.text).toContain("MCP_SIDECAR_STDIO_START_FAILED");
+    expect(first.text).toContain("stdio-test-server.ts --fail-at-start exited with code 3");
+    const ready = await send(new URL("/ready", sidecar.url));
+    expect(ready.status).toBe(503);
+    expect(ready.json()).toMatchObject({
+      reasons: [expect.stringContaining("stdio: children cannot be started")],
+    });
+    const again = await send(new URL("/mcp", sidecar.url), {
+      method: "POST",
+      headers: { "content-type": "application/json", accept: ACCEPT },
+      body: initializeBody("failing"),
+    });
+    expect(again.status).toBe(502);
+    expect(again.headers["retry-after"]).toBeDefined();
+    expect(again.json()).toMatchObject({
+      id: 1,
+      error: { data: { code: "MCP_SIDECAR_STDIO_START_FAILED" } },
+    });
+  });
+
+  it("a command that does not exist: a clear error naming it", async () => {
+    const sidecar = await startSidecarProcess(["--stdio", "/nonexistent/mcp-server --flag"]);
+    const response = await send(new URL("/mcp", sidecar.url), {
+      method: "POST",
+      headers: { "content-type": "application/json", accept: ACCEPT },
+      body: initializeBody("missing"),
+    });
+    expect(response.text).toContain("could not be started: /nonexistent/mcp-server --flag: ENOENT");
+  });
+
+  it("reaps a session idle past --session-idle-timeout, its GET stream open or not", async () => {
+    const sidecar = await startSidecarProcess(["--stdio", TEST_SERVER, "--session-idle-timeout", "300ms"]);
+    const { client, transport } = await connect(sidecar.url);
+    // The SDK client opens the GET stream by itself after initialize; it does not keep the session.
+    const exit = await sidecar.proc.waitForLine((line) => jsonLine(line)?.msg === "stdio server exited");
+    expect(jsonLine(exit)).toMatchObject({ cause: "stopped" });
+    const next = await send(new URL("/mcp", sidecar.url), {
+      method: "POST",
+      headers: {
+        "content-type": "application/json",
+        accept: ACCEPT,
+        "mcp-session-id": transport.sessionId as string,
+      },
+      body: '{"jsonrpc":"2.0","id":3,"method":"tools/list"}',
+    });
+    expect(next.status).toBe(404);
+    expect(await metric(sidecar.url, 'mcp_sidecar_stdio_sessions_ended_total{reason="idle"}')).toBe(1);
+    await client.close();
+  });
+
+  it("answers an initialize over --max-sessions with 503 and a JSON-RPC error, never a crash", async () => {
+    const sidecar = await startSidecarProcess(["--stdio", TEST_SERVER, "--max-sessions", "2"]);
+    const open = await Promise.all([connect(sidecar.url), connect(sidecar.url)]);
+    const third = await send(new URL("/mcp", sidecar.url), {
+      method: "POST",
+      headers: { "content-type": "application/json", accept: ACCEPT },
+      body: initializeBody("third"),
+    });
+    expect(third.status).toBe(503);
+    expect(third.json()).toMatchObject({ id: 1, error: { data: { code: "MCP_SIDECAR_TOO_MANY_SESSIONS" } } });
+    expect(third.headers["retry-after"]).toBeDefined();
+    await Promise.all(open.map(({ client }) => client.close()));
+  });
+});
+
+describe("--stdio environment and stop", () => {
+  it("gives the child PATH, HOME, LANG, TZ and --stdio-env only: never the agent token or MCP_SIDECAR_*", async () => {
+    const sidecar = await startSidecarProcess(
+      ["--stdio", TEST_SERVER, "--stdio-env", "EXTRA_CA", "--stdio-env", "MODE=test"],
+      {
+        AWS_TOKEN: "s3cr3t-agent-token",
+        MCP_SIDECAR_LOG_LEVEL: "info",
+        EXTRA_CA: "/etc/ca.pem",
+        SHELL: "/bin/sh",
+        TZ: "UTC",
+      },
+    );
+    const { client } = await connect(sidecar.url);
+    const env = JSON.parse(textOf(await client.callTool({ name: "env", arguments: {} }))) as Record<
+      string,
+      string
+    >;
+    expect(Object.keys(env).sort()).toEqual(
+      [
+        "EXTRA_CA",
+        "MODE",
+        "PATH",
+        "TZ",
+        ...(process.env.HOME ? ["HOME"] : []),
+        ...(process.env.LANG ? ["LANG"] : []),
+      ].sort(),
+    );
+    expect(env).toMatchObject({ EXTRA_CA: "/etc/ca.pem", MODE: "test", TZ: "UTC" });
+    await client.close();
+  });
+
+  it("SIGTERM with calls in flight: they complete, then every child and grandchild is stopped, exit 0", async () => {
+    const sidecar = await startSidecarProcess(["--stdio", TEST_SERVER]);
+    const sessions = await Promise.all(Array.from({ length: 5 }, () => connect(sidecar.url)));
+    const grandchildren = await Promise.all(
+      sessions.map(({ client }) => client.callTool({ name: "spawn_grandchild", arguments: {} })),
+    );
+    const pids = await Promise.all(
+      sessions.map(({ client }) => client.callTool({ name: "pid", arguments: {} })),
+    );
+    const calls = sessions.map(({ client }) => client.callTool({ name: "slow", arguments: { ms: 800 } }));
+    await expect.poll(() => logs(sidecar.proc, "request").length).toBeGreaterThanOrEqual(5 * 4);
+    sidecar.proc.kill("SIGTERM");
+    const results = await Promise.all(calls);
+    expect(results.map(textOf)).toEqual(sessions.map(() => "slept 800 ms"));
+    const { code } = await sidecar.proc.exited;
+    expect(code).toBe(0);
+    // A killed process stays visible until its new parent reaps it: wait for that, not a while.
+    const left = () => [...pids, ...grandchildren].map((r) => Number(textOf(r))).filter(alive);
+    await expect.poll(left, { timeout: 5000 }).toEqual([]);
+    expect(logs(sidecar.proc, "stdio server exited")).toHaveLength(5);
+  });
+
+  it("SIGKILL of the sidecar: each child sees its stdin end and exits (what is left: grandchildren, see docs/stdio.md)", async () => {
+    const sidecar = await startSidecarProcess(["--stdio", TEST_SERVER]);
+    const { client } = await connect(sidecar.url);
+    const pid = Number(textOf(await client.callTool({ name: "pid", arguments: {} })));
+    sidecar.proc.kill("SIGKILL");
+    await sidecar.proc.exited;
+    await expect.poll(() => alive(pid)).toBe(false);
+    await client.close().catch(() => {});
+  });
+});
