@@ -63,6 +63,8 @@ export interface SidecarConfig {
   readonly sessionIdleTimeoutMs: number;
   readonly maxSessions: number;
   readonly stdioStopGraceMs: number;
+  readonly stdioSpares: number;
+  readonly rollOnRotation: boolean;
   /**
    * The stdio children's command line (--stdio, or --stdio-command with --stdio-arg) and the values
    * of the sidecar's own environment they may get (PATH, HOME, LANG, TZ, each --stdio-env NAME):

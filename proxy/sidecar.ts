@@ -103,6 +103,7 @@ export class Sidecar {
           logger: this.logger,
           registry: this.metrics.registry,
           secretEnv: () => secrets?.childEnv.values ?? {},
+          secretEnvGeneration: () => secrets?.childEnv.generation ?? 0,
         },
       );
       this.#upstream = stdio.upstream;

@@ -6,10 +6,12 @@ import { Client } from "@modelcontextprotocol/sdk/client/index.js";
 import { StreamableHTTPClientTransport } from "@modelcontextprotocol/sdk/client/streamableHttp.js";
 import { afterEach, describe, expect, it } from "vitest";
 import { initializeBody, send } from "./helpers/client.ts";
+import { AGENT_TOKEN, startEmulator, stopAllEmulators } from "./helpers/emulator.ts";
 import { jsonLine, ROOT, type Started, startSidecarProcess, stopAllProcesses } from "./helpers/processes.ts";
 
 afterEach(async () => {
   await stopAllProcesses();
+  await stopAllEmulators();
 });
 
 const NODE = process.execPath;
@@ -107,10 +109,13 @@ describe("--stdio with real stdio servers", () => {
       sessions.map(({ client }, i) => client.callTool({ name: "echo", arguments: { message: `s${i}` } })),
     );
     expect(echoes.map(textOf)).toEqual(sessions.map((_, i) => `s${i}`));
-    expect(await metric(sidecar.url, "mcp_sidecar_stdio_children")).toBe(50);
+    expect(await metric(sidecar.url, 'mcp_sidecar_stdio_sessions{state="active"}')).toBe(50);
+    // One more process than sessions: the spare (--stdio-spares 1), refilled after each session took one.
+    expect(await metric(sidecar.url, "mcp_sidecar_stdio_children")).toBe(51);
     await Promise.all(sessions.map(({ transport }) => transport.terminateSession()));
     await expect.poll(() => logs(sidecar.proc, "stdio server exited").length).toBe(50);
-    expect(await metric(sidecar.url, "mcp_sidecar_stdio_children")).toBe(0);
+    expect(await metric(sidecar.url, 'mcp_sidecar_stdio_sessions{state="active"}')).toBe(0);
+    expect(await metric(sidecar.url, "mcp_sidecar_stdio_children")).toBe(1);
     await expect.poll(() => pids.map((r) => Number(textOf(r))).filter(alive)).toEqual([]);
     await Promise.all(sessions.map(({ client }) => client.close()));
   });
@@ -220,6 +225,27 @@ describe("--stdio when children misbehave", () => {
   });
 });
 
+describe("--stdio warm spares", () => {
+  it("keeps --stdio-spares children started; each session takes one, never shared, and the pool refills", async () => {
+    const sidecar = await startSidecarProcess(["--stdio", TEST_SERVER, "--stdio-spares", "2"]);
+    const spares = () => metric(sidecar.url, 'mcp_sidecar_stdio_sessions{state="spare"}');
+    await expect.poll(spares).toBe(2);
+    const sessions = await Promise.all(Array.from({ length: 3 }, () => connect(sidecar.url)));
+    const pids = (
+      await Promise.all(sessions.map(({ client }) => client.callTool({ name: "pid", arguments: {} })))
+    ).map(textOf);
+    expect(new Set(pids).size).toBe(3);
+    await expect.poll(spares).toBe(2);
+    expect(await metric(sidecar.url, "mcp_sidecar_stdio_children")).toBe(5);
+    // A spare was started ahead: its session's first answer came from a process already booted.
+    expect(await metric(sidecar.url, "mcp_sidecar_stdio_children_started_total")).toBe(5);
+    sidecar.proc.kill("SIGTERM");
+    expect((await sidecar.proc.exited).code).toBe(0);
+    expect(logs(sidecar.proc, "stdio server exited")).toHaveLength(5);
+    await Promise.all(sessions.map(({ client }) => client.close()));
+  });
+});
+
 describe("--stdio environment and stop", () => {
   it("gives the child PATH, HOME, LANG, TZ and --stdio-env only: never the agent token or MCP_SIDECAR_*", async () => {
     const sidecar = await startSidecarProcess(
@@ -270,7 +296,8 @@ describe("--stdio environment and stop", () => {
     // A killed process stays visible until its new parent reaps it: wait for that, not a while.
     const left = () => [...pids, ...grandchildren].map((r) => Number(textOf(r))).filter(alive);
     await expect.poll(left, { timeout: 5000 }).toEqual([]);
-    expect(logs(sidecar.proc, "stdio server exited")).toHaveLength(5);
+    // The five sessions' children and the spare.
+    expect(logs(sidecar.proc, "stdio server exited")).toHaveLength(6);
   });
 
   it("SIGKILL of the sidecar: each child sees its stdin end and exits (what is left: grandchildren, see docs/stdio.md)", async () => {
@@ -281,5 +308,114 @@ describe("--stdio environment and stop", () => {
     await sidecar.proc.exited;
     await expect.poll(() => alive(pid)).toBe(false);
     await client.close().catch(() => {});
+  });
+});
+
+describe("--secret-env and rotation", () => {
+  it("gives children the secret's value; after a rotation new children get the new one, old ones roll between calls: no call fails", async () => {
+    const agent = await startEmulator(
+      { "mcp/upstream": "s3cr3t-first" },
+      { cache: { ttlMs: 100, size: 1000, ignoreTransientErrors: true } },
+    );
+    const sidecar = await startSidecarProcess(
+      [
+        "--stdio",
+        TEST_SERVER,
+        "--secret-env",
+        "UPSTREAM_KEY=mcp/upstream",
+        "--secrets-agent",
+        agent.url.origin,
+        "--refresh-interval",
+        "200ms",
+      ],
+      { AWS_TOKEN: AGENT_TOKEN },
+    );
+    await expect.poll(() => send(new URL("/ready", sidecar.url)).then((r) => r.status)).toBe(200);
+    const keyOf = async (client: Client) =>
+      (JSON.parse(textOf(await client.callTool({ name: "env", arguments: {} }))) as Record<string, string>)
+        .UPSTREAM_KEY;
+
+    // Clients that do what the spec asks on a 404 for their session: initialize again, and retry.
+    let failures = 0;
+    let reinitialized = 0;
+    const seen = new Set<string>();
+    let stop = false;
+    const worker = async () => {
+      let { client } = await connect(sidecar.url);
+      for (let i = 0; !stop && i < 2000; i++) {
+        try {
+          seen.add((await keyOf(client)) ?? "(none)");
+          await client.callTool({ name: "slow", arguments: { ms: 20 } });
+        } catch (error) {
+          if (!/404|Session not found/.test(String((error as Error).message))) {
+            failures++;
+            continue;
+          }
+          reinitialized++;
+          await client.close().catch(() => {});
+          ({ client } = await connect(sidecar.url));
+        }
+      }
+      await client.close();
+    };
+    const workers = Array.from({ length: 5 }, worker);
+    await expect.poll(() => seen.has("s3cr3t-first")).toBe(true);
+    agent.rotate("mcp/upstream", "s3cr3t-second");
+    await expect.poll(() => seen.has("s3cr3t-second")).toBe(true);
+    stop = true;
+    await Promise.all(workers);
+    expect(failures).toBe(0);
+    expect(reinitialized).toBeGreaterThan(0);
+    expect(
+      await metric(sidecar.url, 'mcp_sidecar_stdio_sessions_ended_total{reason="rolled"}'),
+    ).toBeGreaterThan(0);
+    // A session started now gets the new value.
+    const fresh = await connect(sidecar.url);
+    expect(await keyOf(fresh.client)).toBe("s3cr3t-second");
+    await fresh.client.close();
+  });
+
+  it("--roll-on-rotation=false keeps the children until their sessions end", async () => {
+    const agent = await startEmulator(
+      { "mcp/upstream": "s3cr3t-a" },
+      { cache: { ttlMs: 100, size: 1000, ignoreTransientErrors: true } },
+    );
+    const sidecar = await startSidecarProcess(
+      [
+        "--stdio",
+        TEST_SERVER,
+        "--secret-env",
+        "UPSTREAM_KEY=mcp/upstream",
+        "--secrets-agent",
+        agent.url.origin,
+        "--refresh-interval",
+        "200ms",
+        "--roll-on-rotation=false",
+      ],
+      { AWS_TOKEN: AGENT_TOKEN },
+    );
+    await expect.poll(() => send(new URL("/ready", sidecar.url)).then((r) => r.status)).toBe(200);
+    const old = await connect(sidecar.url);
+    agent.rotate("mcp/upstream", "s3cr3t-b");
+    // Once a new session sees the new value, the sidecar has seen the rotation.
+    await expect
+      .poll(async () => {
+        const probe = await connect(sidecar.url);
+        const env = JSON.parse(textOf(await probe.client.callTool({ name: "env", arguments: {} }))) as Record<
+          string,
+          string
+        >;
+        await probe.transport.terminateSession();
+        await probe.client.close();
+        return env.UPSTREAM_KEY;
+      })
+      .toBe("s3cr3t-b");
+    const env = JSON.parse(textOf(await old.client.callTool({ name: "env", arguments: {} }))) as Record<
+      string,
+      string
+    >;
+    expect(env.UPSTREAM_KEY).toBe("s3cr3t-a");
+    expect(await metric(sidecar.url, 'mcp_sidecar_stdio_sessions_ended_total{reason="rolled"}')).toBeNaN();
+    await old.client.close();
   });
 });

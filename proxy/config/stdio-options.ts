@@ -3,6 +3,7 @@
 
 import { type OptionSpec, option } from "./option.ts";
 import {
+  parseBoolean,
   parseCommandLine,
   parseDirectory,
   parseDuration,
@@ -85,5 +86,23 @@ export const STDIO_OPTIONS: readonly OptionSpec[] = [
     description:
       "Stopping a child: stdin closed, then SIGTERM to its process group after this long, then SIGKILL after as long again",
     parse: parseDuration,
+  }),
+  option({
+    key: "stdioSpares",
+    flag: "stdio-spares",
+    valueName: "N",
+    default: "1",
+    description:
+      "Children kept started ahead of need, so an initialize does not wait for one to boot; each serves one session, never two (0 = none)",
+    parse: parseInteger(0, 100),
+  }),
+  option({
+    key: "rollOnRotation",
+    flag: "roll-on-rotation",
+    valueName: "BOOL",
+    default: "true",
+    description:
+      "When a --secret-env secret rotates, retire each running child once its calls have finished (within --drain-timeout), so its session re-initializes onto a child with the new value; false: keep them until their sessions end",
+    parse: parseBoolean,
   }),
 ];

@@ -202,3 +202,11 @@ export function parseExecutable(raw: string): string {
     throw new InvalidValue(`"${raw}" is not a command (no spaces around it)`);
   return raw;
 }
+
+/** `true`/`false` (also `1`/`0`, `yes`/`no`, `on`/`off`). */
+export function parseBoolean(raw: string): boolean {
+  const value = raw.trim().toLowerCase();
+  if (["true", "1", "yes", "on"].includes(value)) return true;
+  if (["false", "0", "no", "off"].includes(value)) return false;
+  throw new InvalidValue(`"${raw}" is not true or false`);
+}

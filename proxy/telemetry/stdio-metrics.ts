@@ -6,6 +6,8 @@ import { Counter, Gauge, Histogram, type Registry } from "../deps.ts";
 export interface StdioCounts {
   readonly starting: number;
   readonly active: number;
+  /** Started ahead of need (--stdio-spares), not yet serving a session. */
+  readonly spare: number;
 }
 
 export class StdioMetrics {
@@ -18,22 +20,23 @@ export class StdioMetrics {
     const registers = [registry];
     new Gauge({
       name: "mcp_sidecar_stdio_children",
-      help: "stdio server processes alive (one per session, starting or active).",
+      help: "stdio server processes alive: one per session (starting or active), and the spares.",
       registers,
       collect() {
         const c = counts();
-        this.set(c.starting + c.active);
+        this.set(c.starting + c.active + c.spare);
       },
     });
     new Gauge({
       name: "mcp_sidecar_stdio_sessions",
-      help: "stdio sessions by state: starting (initialize not answered yet), active.",
+      help: "stdio sessions by state: starting (initialize not answered yet), active; and spare children waiting for one.",
       labelNames: ["state"],
       registers,
       collect() {
         const c = counts();
         this.set({ state: "starting" }, c.starting);
         this.set({ state: "active" }, c.active);
+        this.set({ state: "spare" }, c.spare);
       },
     });
     this.started = new Counter({

@@ -17,6 +17,8 @@ export interface StdioUpstreamParts {
   readonly registry: Registry;
   /** The --secret-env values now (empty without secrets). */
   readonly secretEnv: () => Readonly<Record<string, string>>;
+  /** Bumped when an --secret-env value changes. */
+  readonly secretEnvGeneration: () => number;
 }
 
 export function createStdioUpstream(
@@ -26,7 +28,10 @@ export function createStdioUpstream(
   const { logger } = parts;
   const children = new Set<StdioProcess>();
   let upstream: StdioUpstream | undefined;
-  const metrics = new StdioMetrics(parts.registry, () => upstream?.counts ?? { starting: 0, active: 0 });
+  const metrics = new StdioMetrics(
+    parts.registry,
+    () => upstream?.counts ?? { starting: 0, active: 0, spare: 0 },
+  );
   upstream = new StdioUpstream(config, {
     startChild: (sessionId, sdk) => {
       // The session's id is a credential: the log names its hash, as the access log does.
@@ -67,6 +72,7 @@ export function createStdioUpstream(
       metrics.started.inc();
       return child;
     },
+    envGeneration: parts.secretEnvGeneration,
     events: {
       sessionStarted: () => {},
       childAnswered: (seconds) => metrics.startSeconds.observe(seconds),

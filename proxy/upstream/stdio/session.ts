@@ -60,6 +60,7 @@ export class StdioSession {
   /** How the child answered each request (for the call's outcome in metrics and logs). */
   readonly #answers = new Map<string, Answer>();
   #sessionId: string | undefined;
+  #openPosts = 0;
   #answeredAny = false;
   #exitDescription: string | undefined;
   #lastActivity: number;
@@ -107,9 +108,13 @@ export class StdioSession {
     return this.#exitDescription;
   }
 
-  /** Requests the child has not answered yet. */
+  /**
+   * POSTs of this session still open, and requests the child has not answered yet: a session is
+   * only retired (idle, rolled) with none. The GET stream does not count, or it would keep a
+   * session of a vanished client forever.
+   */
   get inFlight(): number {
-    return this.#pending.size;
+    return this.#pending.size + this.#openPosts;
   }
 
   /** Time since the last request, or the last message either way. */
@@ -120,6 +125,13 @@ export class StdioSession {
   /** Serves one HTTP request of this session (the body already read and parsed, when a POST). */
   handle(req: IncomingMessage, res: ServerResponse, parsedBody: unknown): Promise<void> {
     this.#lastActivity = this.#options.now();
+    if (req.method === "POST") {
+      this.#openPosts++;
+      res.once("close", () => {
+        this.#openPosts--;
+        this.#lastActivity = this.#options.now();
+      });
+    }
     return this.transport.handleRequest(req, res, parsedBody);
   }
 

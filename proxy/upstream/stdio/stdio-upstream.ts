@@ -16,6 +16,7 @@ import type { AdmittedRequest, ExchangeObserver, InFlightExchange, Upstream } fr
 import { StdioExchange } from "./exchange.ts";
 import { loadStdioSdk, type StdioSdk } from "./sdk.ts";
 import { type ChildLink, type SessionEnd, StdioSession } from "./session.ts";
+import { SparePool } from "./spares.ts";
 
 export const STDIO_CHECK_NAME = "stdio";
 const START_BACKOFF_BASE_MS = 200;
@@ -23,7 +24,14 @@ const START_BACKOFF_CAP_MS = 30_000;
 
 export type StdioUpstreamConfig = Pick<
   SidecarConfig,
-  "sseKeepaliveMs" | "maxBodyBytes" | "maxSessions" | "sessionIdleTimeoutMs" | "drainRetryAfterMs"
+  | "sseKeepaliveMs"
+  | "maxBodyBytes"
+  | "maxSessions"
+  | "sessionIdleTimeoutMs"
+  | "drainRetryAfterMs"
+  | "drainTimeoutMs"
+  | "stdioSpares"
+  | "rollOnRotation"
 > & { readonly stdioCommandLine: readonly string[] };
 
 /** What the stdio upstream reports, for metrics. */
@@ -38,6 +46,8 @@ export interface StdioUpstreamOptions {
   /** Starts one child for a new session (the id its initialize answer will carry). */
   readonly startChild: (sessionId: string, sdk: StdioSdk) => ChildLink;
   readonly events?: StdioEvents;
+  /** The --secret-env generation: bumped on a rotation (0 without secrets). */
+  readonly envGeneration?: () => number;
   readonly now?: () => number;
 }
 
@@ -76,6 +86,9 @@ export class StdioUpstream implements Upstream {
   #closed = false;
   readonly #sdk: Promise<StdioSdk>;
   #sdkProblem: string | undefined;
+  #spares: SparePool | undefined;
+  /** The --secret-env generation each session's child started with, and when its roll began. */
+  readonly #generations = new Map<StdioSession, { generation: number; rollingSince?: number }>();
 
   constructor(config: StdioUpstreamConfig, options: StdioUpstreamOptions) {
     this.#sdk = loadStdioSdk();
@@ -86,9 +99,33 @@ export class StdioUpstream implements Upstream {
     this.#options = options;
     this.#now = options.now ?? Date.now;
     this.target = `stdio: ${config.stdioCommandLine.join(" ")}`;
-    const every = Math.max(50, Math.min(config.sessionIdleTimeoutMs / 4, 30_000));
-    this.#reaper = setInterval(() => this.#reapIdle(), every);
+    // Often enough for a roll to follow a rotation within a second, and an idle reap its timeout.
+    const every = Math.max(50, Math.min(config.sessionIdleTimeoutMs / 4, 1000));
+    this.#reaper = setInterval(() => this.#tick(), every);
     this.#reaper.unref();
+    if (config.stdioSpares > 0) {
+      void this.#sdk.then(
+        (sdk) => {
+          this.#spares = new SparePool(config.stdioSpares, {
+            start: (sessionId) => ({
+              sessionId,
+              child: options.startChild(sessionId, sdk),
+              generation: this.#generation(),
+            }),
+            generation: () => this.#generation(),
+            died: (description) => this.#startFailed(description),
+            mayStart: () => !this.#closed && this.#backoffLeft() === 0,
+            newSessionId: randomUUID,
+          });
+          this.#spares.refill();
+        },
+        () => {},
+      );
+    }
+  }
+
+  #generation(): number {
+    return this.#options.envGeneration?.() ?? 0;
   }
 
   /** Sessions open (their children running or starting). */
@@ -97,8 +134,8 @@ export class StdioUpstream implements Upstream {
   }
 
   /** Sessions by state, for metrics. */
-  get counts(): { readonly starting: number; readonly active: number } {
-    return { starting: this.#starting.size, active: this.#sessions.size };
+  get counts(): { readonly starting: number; readonly active: number; readonly spare: number } {
+    return { starting: this.#starting.size, active: this.#sessions.size, spare: this.#spares?.size ?? 0 };
   }
 
   requestHead(raw: readonly string[], forwarded: ForwardedFor): UpstreamRequestHead {
@@ -181,8 +218,11 @@ export class StdioUpstream implements Upstream {
       return undefined;
     }
     // The session's id is chosen before its child starts, so the child's log lines name it too.
-    const sessionId = randomUUID();
-    const session: StdioSession = new StdioSession(this.#options.startChild(sessionId, sdk), {
+    const spare = this.#spares?.take();
+    const sessionId = spare?.sessionId ?? randomUUID();
+    const generation = spare?.generation ?? this.#generation();
+    const child = spare?.child ?? this.#options.startChild(sessionId, sdk);
+    const session: StdioSession = new StdioSession(child, {
       sdk,
       keepAliveMs: this.#config.sseKeepaliveMs,
       maxBodyBytes: this.#config.maxBodyBytes,
@@ -196,26 +236,31 @@ export class StdioUpstream implements Upstream {
       firstAnswer: (ms) => this.#options.events?.childAnswered(ms / 1000),
     });
     this.#starting.add(session);
+    this.#generations.set(session, { generation });
     this.#options.events?.sessionStarted();
     return session;
   }
 
   #ended(session: StdioSession, why: SessionEnd): void {
     this.#starting.delete(session);
+    this.#generations.delete(session);
     if (session.sessionId !== undefined && this.#sessions.get(session.sessionId) === session)
       this.#sessions.delete(session.sessionId);
     const startFailed = why === "child_exited" && !session.answeredAny;
-    if (startFailed) {
-      this.#startFailures++;
-      this.#lastStartFailure = {
-        at: this.#now(),
-        reason: `${this.#config.stdioCommandLine.join(" ")} ${session.exitDescription ?? "exited"}`,
-      };
-    } else if (session.answeredAny) {
+    if (startFailed) this.#startFailed(session.exitDescription ?? "exited");
+    else if (session.answeredAny) {
       this.#startFailures = 0;
       this.#lastStartFailure = undefined;
     }
     this.#options.events?.sessionEnded(why, startFailed);
+  }
+
+  #startFailed(description: string): void {
+    this.#startFailures++;
+    this.#lastStartFailure = {
+      at: this.#now(),
+      reason: `${this.#config.stdioCommandLine.join(" ")} ${description}`,
+    };
   }
 
   /** Capped exponential backoff after children that died before their first answer. */
@@ -225,12 +270,22 @@ export class StdioUpstream implements Upstream {
     return Math.max(0, this.#lastStartFailure.at + wait - this.#now());
   }
 
-  #reapIdle(): void {
+  /** Idle sessions end; after a rotation, each child with old secrets retires once its calls are done. */
+  #tick(): void {
     const now = this.#now();
+    const generation = this.#generation();
     for (const session of this.#sessions.values()) {
-      if (session.inFlight === 0 && session.idleFor(now) >= this.#config.sessionIdleTimeoutMs)
+      if (session.inFlight === 0 && session.idleFor(now) >= this.#config.sessionIdleTimeoutMs) {
         void session.end("idle");
+        continue;
+      }
+      const state = this.#generations.get(session);
+      if (!this.#config.rollOnRotation || state === undefined || state.generation === generation) continue;
+      state.rollingSince ??= now;
+      if (session.inFlight === 0 || now - state.rollingSince >= this.#config.drainTimeoutMs)
+        void session.end("rolled");
     }
+    this.#spares?.refill();
   }
 
   #refuse(
@@ -276,8 +331,9 @@ export class StdioUpstream implements Upstream {
   async close(): Promise<void> {
     this.#closed = true;
     clearInterval(this.#reaper);
-    await Promise.allSettled(
-      [...this.#sessions.values(), ...this.#starting].map((session) => session.end("stopped")),
-    );
+    await Promise.allSettled([
+      this.#spares?.stopAll(),
+      ...[...this.#sessions.values(), ...this.#starting].map((session) => session.end("stopped")),
+    ]);
   }
 }

@@ -1,0 +1,71 @@
+// The pure parts of the stdio upstream: a child's environment, and how its stderr reaches the log
+// (line by line, cut, rate-limited on a manual clock, with a tail kept for the exit report).
+import { describe, expect, it } from "vitest";
+import { childEnvironment } from "../proxy/upstream/stdio/environment.ts";
+import { StderrLog } from "../proxy/upstream/stdio/stderr-log.ts";
+
+describe("childEnvironment", () => {
+  it("is PATH, HOME, LANG, TZ, the --stdio-env settings and the secrets: nothing else of the sidecar's", () => {
+    const base = { PATH: "/bin", HOME: "/h", LANG: "C", TZ: "UTC", EXTRA: "e", AWS_TOKEN: "s3cr3t" };
+    expect(
+      childEnvironment(
+        base,
+        [
+          { name: "EXTRA", value: undefined },
+          { name: "MODE", value: "x" },
+        ],
+        { API_KEY: "s3cr3t-k" },
+      ),
+    ).toEqual({ PATH: "/bin", HOME: "/h", LANG: "C", TZ: "UTC", EXTRA: "e", MODE: "x", API_KEY: "s3cr3t-k" });
+    expect(childEnvironment({ PATH: "/bin", AWS_TOKEN: "s3cr3t" }, [], {})).toEqual({ PATH: "/bin" });
+  });
+});
+
+describe("StderrLog (manual clock)", () => {
+  function harness(settings = { maxLineBytes: 10, linesPerSecond: 2, burst: 3, tailLines: 2 }) {
+    let now = 0;
+    const lines: Record<string, unknown>[] = [];
+    const log = new StderrLog(
+      (fields, message) => lines.push({ ...fields, message }),
+      settings,
+      () => now,
+    );
+    return { log, lines, advance: (ms: number) => (now += ms) };
+  }
+
+  it("logs whole lines, across chunks and CRLF, and the unfinished last one when the child is gone", () => {
+    const { log, lines } = harness();
+    log.write("one\r\ntw");
+    log.write("o\nthr");
+    expect(lines.map((l) => l.line)).toEqual(["one", "two"]);
+    log.flush();
+    expect(lines.map((l) => l.line)).toEqual(["one", "two", "thr"]);
+    expect(lines[0]).toMatchObject({ stream: "stderr", message: "stdio server stderr" });
+  });
+
+  it("cuts long lines, a line that never ends included, and keeps the last lines for the exit report", () => {
+    const { log, lines } = harness();
+    log.write("0123456789abcdef\n");
+    expect(lines[0]?.line).toBe("0123456789…[cut]");
+    log.write("x".repeat(25));
+    expect(lines[1]?.line).toBe(`${"x".repeat(10)}…[cut]`);
+    log.write("a\nb\n");
+    expect(log.tail()).toEqual(["a", "b"]);
+  });
+
+  it("bounds the rate: a burst, then so many a second; a flood is summarised once it ends", () => {
+    const { log, lines, advance } = harness();
+    log.write("1\n2\n3\n4\n5\n");
+    expect(lines.map((l) => l.line)).toEqual(["1", "2", "3"]);
+    advance(1000);
+    log.write("6\n");
+    expect(lines.at(-2)).toMatchObject({
+      dropped: 2,
+      message: "stdio server stderr lines dropped (rate limit)",
+    });
+    expect(lines.at(-1)?.line).toBe("6");
+    log.write("7\n8\n");
+    log.flush();
+    expect(lines.at(-1)).toMatchObject({ dropped: 1 });
+  });
+});
