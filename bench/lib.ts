@@ -154,6 +154,21 @@ export function rssBytes(pid: number): number {
   return Number(/VmRSS:\s+(\d+) kB/.exec(status)?.[1] ?? 0) * 1024;
 }
 
+/** Runs a load generator to its end and parses the one JSON line it prints on stdout. */
+export async function runForJson<T>(file: string, args: readonly string[]): Promise<T> {
+  const child = spawn(file, args, { cwd: ROOT, stdio: ["ignore", "pipe", "inherit"] });
+  let output = "";
+  child.stdout.setEncoding("utf8").on("data", (chunk: string) => {
+    output += chunk;
+  });
+  const [code] = (await once(child, "exit")) as [number | null];
+  try {
+    return JSON.parse(output) as T;
+  } catch {
+    throw new Error(`${args.join(" ")} exited with ${code} and printed no JSON: ${output.slice(0, 200)}`);
+  }
+}
+
 export function childPids(pid: number): number[] {
   try {
     return readFileSync(`/proc/${pid}/task/${pid}/children`, "utf8")

@@ -9,10 +9,9 @@
 //
 // Scenarios: 1 overhead (saturated, CPU per request of the proxy process, from /proc);
 // 2 latency at a fixed rate, open loop; 3 MCP end to end with the reference server (JSON and SSE);
-// 4 idle SSE streams: RSS and keepalives; 5 start-up time to /ready and idle RSS.
+// 4 idle SSE streams: RSS and keepalives; 5 start-up time to /ready and idle RSS; 6 memory under a
+// hostile burst, then quiet; 7 stdio: the --stdio upstream against supergateway and mcp-proxy.
 
-import { spawn } from "node:child_process";
-import { once } from "node:events";
 import { existsSync, mkdirSync, writeFileSync } from "node:fs";
 import { connect, type Socket } from "node:net";
 import { cpus, totalmem } from "node:os";
@@ -33,6 +32,7 @@ import {
   pinned,
   ROOT,
   rssBytes,
+  runForJson,
   SIDECAR_NODE_FLAGS,
   sidecarEnv,
   startNginx,
@@ -43,8 +43,9 @@ import {
   waitForHttp,
   wrk,
 } from "./lib.ts";
+import { stdioScenario } from "./stdio-scenario.ts";
 
-const SCENARIOS = ["overhead", "latency", "mcp", "streams", "startup", "memory"];
+const SCENARIOS = ["overhead", "latency", "mcp", "streams", "startup", "memory", "stdio"];
 const HELP = `npm run bench -- [options]     the sidecar and nginx against the upstream, same run
 
   --runs N          runs per scenario, interleaved; medians reported (default 3)
@@ -315,16 +316,7 @@ async function openLoop(url: string): Promise<{ p50: number; p99: number; errors
     String(Math.max(3, Math.round(SECONDS / 2))),
     "64",
   ]);
-  const child = spawn(file, args, {
-    cwd: ROOT,
-    stdio: ["ignore", "pipe", "inherit"],
-  });
-  let output = "";
-  child.stdout.setEncoding("utf8").on("data", (chunk: string) => {
-    output += chunk;
-  });
-  await once(child, "exit");
-  return JSON.parse(output) as { p50: number; p99: number; errors: number };
+  return runForJson<{ p50: number; p99: number; errors: number }>(file, args);
 }
 
 async function latency() {
@@ -585,14 +577,8 @@ async function memory() {
     peak = Math.max(peak, rssBytes(sidecar.pid));
   }, 100);
   const [file, args] = pinned(LOAD_CPU, NODE, ["bench/hostile-load.ts", sidecar.url, String(BURST), "50"]);
-  const load = spawn(file, args, { cwd: ROOT, stdio: ["ignore", "pipe", "inherit"] });
-  let output = "";
-  load.stdout.setEncoding("utf8").on("data", (chunk: string) => {
-    output += chunk;
-  });
-  await once(load, "exit");
+  const burst = await runForJson<{ requests: number; seconds: number; errors: number }>(file, args);
   clearInterval(sampler);
-  const burst = JSON.parse(output) as { requests: number; seconds: number; errors: number };
   const afterBurst = rssBytes(sidecar.pid);
   const quiet: number[] = [];
   for (let waited = 0; waited < QUIET_S; waited += 15) {
@@ -632,6 +618,59 @@ async function memory() {
     `memory: ${burst.requests} requests in ${burst.seconds.toFixed(1)} s, ${burst.errors} client errors; RSS every 15 s of quiet: ${quiet.map((q) => q.toFixed(0)).join(", ")} MB`,
   );
   await Promise.all([stop(upstream), stop(sidecar.child)]);
+}
+
+// ---- 7. stdio: the sidecar's --stdio against supergateway and mcp-proxy, same server ----
+async function stdio() {
+  const r = await stdioScenario(RUNS, SECONDS, 10);
+  results.stdio = r;
+  const side = r.sidecar;
+  const peers = [r.supergateway, r["mcp-proxy"]];
+  const bestCalls = Math.max(...peers.map((p) => p.callsPerSecond));
+  const leastCpu = Math.min(...peers.map((p) => p.cpuUsPerCall));
+  row(
+    "7 stdio",
+    "tools/call per s, 10 sessions (vs the better peer)",
+    Number.NaN,
+    side.callsPerSecond,
+    Number.NaN,
+    side.callsPerSecond / bestCalls,
+    ">= 2",
+  );
+  row(
+    "7 stdio",
+    "gateway CPU per call (us; vs the leaner peer)",
+    Number.NaN,
+    side.cpuUsPerCall,
+    Number.NaN,
+    side.cpuUsPerCall / leastCpu,
+    "<= 0.5",
+  );
+  row(
+    "7 stdio",
+    "sessions per s (vs supergateway)",
+    Number.NaN,
+    side.sessionsPerSecond,
+    Number.NaN,
+    side.sessionsPerSecond / r.supergateway.sessionsPerSecond,
+    ">= 10",
+  );
+  row(
+    "7 stdio",
+    "gateway RSS under the call load (MB)",
+    Number.NaN,
+    side.rssMB,
+    Number.NaN,
+    Number.NaN,
+    "<= 150",
+  );
+  for (const name of ["supergateway", "mcp-proxy"] as const) {
+    const p = r[name];
+    notes.push(
+      `stdio peer ${name}: ${Math.round(p.callsPerSecond)} calls/s at ${Math.round(p.cpuUsPerCall)} us CPU per call, ${p.sessionsPerSecond.toFixed(1)} sessions/s, RSS ${Math.round(p.rssMB)} MB, ${p.errors} errors`,
+    );
+  }
+  notes.push(`stdio sidecar: ${side.errors} errors`);
 }
 
 /** Lines printed under the table. */
@@ -713,6 +752,7 @@ try {
   if (want("streams")) await streams();
   if (want("startup")) await startup();
   if (want("memory")) await memory();
+  if (want("stdio")) await stdio();
 } finally {
   await stopAll();
 }

@@ -35,6 +35,11 @@ async function fresh(url: URL, options: Omit<Parameters<typeof send>[1] & {}, "d
   const dispatcher = new Agent({ pipelining: 0 });
   try {
     return await send(url, { ...options, dispatcher });
+  } catch (error) {
+    // Name the request: a reset in a test with hundreds of them is otherwise anonymous.
+    throw new Error(`${options.method ?? "GET"} ${url.pathname}: ${(error as Error).message}`, {
+      cause: error,
+    });
   } finally {
     await dispatcher.close();
   }

@@ -2,9 +2,11 @@
 // server-everything, server-memory, and a test server that misbehaves on command), real SDK
 // clients, real signals. Waits on events (a log line, an exit, an answer), never on time.
 
+import { readFileSync } from "node:fs";
 import { Client } from "@modelcontextprotocol/sdk/client/index.js";
 import { StreamableHTTPClientTransport } from "@modelcontextprotocol/sdk/client/streamableHttp.js";
 import { afterEach, describe, expect, it } from "vitest";
+import { childPids } from "../bench/lib.ts";
 import { initializeBody, send } from "./helpers/client.ts";
 import { AGENT_TOKEN, startEmulator, stopAllEmulators } from "./helpers/emulator.ts";
 import { jsonLine, ROOT, type Started, startSidecarProcess, stopAllProcesses } from "./helpers/processes.ts";
@@ -33,6 +35,14 @@ async function connect(url: URL): Promise<{ client: Client; transport: Streamabl
 
 const logs = (proc: Started, msg: string) =>
   proc.lines.map(jsonLine).filter((line): line is Record<string, unknown> => line?.msg === msg);
+
+const commandOf = (pid: number) => {
+  try {
+    return readFileSync(`/proc/${pid}/cmdline`, "utf8").replaceAll("\0", " ");
+  } catch {
+    return "";
+  }
+};
 
 const alive = (pid: number) => {
   try {
@@ -300,13 +310,34 @@ describe("--stdio environment and stop", () => {
     expect(logs(sidecar.proc, "stdio server exited")).toHaveLength(6);
   });
 
-  it("SIGKILL of the sidecar: each child sees its stdin end and exits (what is left: grandchildren, see docs/stdio.md)", async () => {
-    const sidecar = await startSidecarProcess(["--stdio", TEST_SERVER]);
-    const { client } = await connect(sidecar.url);
-    const pid = Number(textOf(await client.callTool({ name: "pid", arguments: {} })));
+  it("SIGKILL of the sidecar: the reaper ends every child's group, a stubborn child and grandchildren too", async () => {
+    const sidecar = await startSidecarProcess(["--stdio", TEST_SERVER, "--stdio-stop-grace", "200ms"]);
+    const sessions = await Promise.all([connect(sidecar.url), connect(sidecar.url)]);
+    const [stubborn, polite] = sessions.map(({ client }) => client);
+    const pids = [
+      ...(await Promise.all(sessions.map(({ client }) => client.callTool({ name: "pid", arguments: {} })))),
+      ...(await Promise.all(
+        sessions.map(({ client }) => client.callTool({ name: "spawn_grandchild", arguments: {} })),
+      )),
+    ].map((result) => Number(textOf(result)));
+    await stubborn?.callTool({ name: "stubborn", arguments: {} });
+    const reaper = childPids(sidecar.proc.child.pid as number).find((pid) =>
+      commandOf(pid).includes("mcp-sidecar-reaper"),
+    );
+    expect(reaper).toBeDefined();
     sidecar.proc.kill("SIGKILL");
     await sidecar.proc.exited;
-    await expect.poll(() => alive(pid)).toBe(false);
+    // A killed process stays visible until its new parent reaps it: wait for that, not a while.
+    await expect.poll(() => [...pids, reaper as number].filter(alive), { timeout: 5000 }).toEqual([]);
+    await Promise.all([stubborn?.close(), polite?.close()].map((p) => p?.catch(() => {})));
+  });
+
+  it("a child that exits by itself takes what it started with it", async () => {
+    const sidecar = await startSidecarProcess(["--stdio", TEST_SERVER]);
+    const { client } = await connect(sidecar.url);
+    const grandchild = Number(textOf(await client.callTool({ name: "spawn_grandchild", arguments: {} })));
+    await expect(client.callTool({ name: "crash", arguments: {} })).rejects.toThrow();
+    await expect.poll(() => alive(grandchild), { timeout: 5000 }).toBe(false);
     await client.close().catch(() => {});
   });
 });

@@ -1,5 +1,6 @@
 // A small stdio MCP server for the stdio upstream's tests, built on the SDK, that misbehaves on
-// command: it crashes mid-call, hangs, starts grandchildren, floods stderr, shows its environment.
+// command: it crashes mid-call, hangs, starts grandchildren, ignores SIGTERM and its stdin's end,
+// floods stderr, shows its environment.
 //
 //   node test/peers/stdio-test-server.ts [--fail-at-start] [--print-junk]
 
@@ -43,6 +44,12 @@ server.registerTool("spawn_grandchild", {}, async () => {
   // In the server's process group (not detached): stopping the group must end it too.
   const child = spawn(process.execPath, ["-e", "setInterval(() => {}, 1000)"], { stdio: "ignore" });
   return text(String(child.pid));
+});
+server.registerTool("stubborn", {}, async () => {
+  // Outlives its stdin's end and ignores SIGTERM: only a SIGKILL ends it.
+  process.on("SIGTERM", () => {});
+  setInterval(() => {}, 1000);
+  return text("stubborn now");
 });
 server.registerTool("stderr", { inputSchema: { lines: z.number() } }, async ({ lines }) => {
   for (let i = 0; i < lines; i++) process.stderr.write(`line ${i}\n`);

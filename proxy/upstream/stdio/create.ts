@@ -9,6 +9,7 @@ import { shortHash } from "../../telemetry/short-hash.ts";
 import { StdioMetrics } from "../../telemetry/stdio-metrics.ts";
 import { childEnvironment } from "./environment.ts";
 import { StdioProcess } from "./process.ts";
+import { startReaper } from "./reaper.ts";
 import { StderrLog } from "./stderr-log.ts";
 import { StdioUpstream } from "./stdio-upstream.ts";
 
@@ -28,6 +29,18 @@ export function createStdioUpstream(
   const { logger } = parts;
   const children = new Set<StdioProcess>();
   let upstream: StdioUpstream | undefined;
+  const reaper = startReaper({
+    graceMs: config.stdioStopGraceMs,
+    lost: (detail) =>
+      logger.warn(
+        { detail },
+        "stdio reaper: a SIGKILL of the sidecar may leave its children's groups behind",
+      ),
+  });
+  if (reaper === undefined)
+    logger.info(
+      "no /bin/sh for the stdio reaper: if the sidecar is SIGKILLed, what its children started ends only with the container (PID 1)",
+    );
   const metrics = new StdioMetrics(
     parts.registry,
     () => upstream?.counts ?? { starting: 0, active: 0, spare: 0 },
@@ -46,6 +59,7 @@ export function createStdioUpstream(
         },
         {
           sdk,
+          ...(reaper ? { groups: reaper } : {}),
           stderr: new StderrLog((fields, message) => logger.info({ ...fields, session, pid }, message)),
           junk: (detail) =>
             logger.warn({ session, pid, detail }, "stdio server wrote a line that is not JSON-RPC"),
@@ -77,12 +91,14 @@ export function createStdioUpstream(
       sessionStarted: () => {},
       childAnswered: (seconds) => metrics.startSeconds.observe(seconds),
       sessionEnded: (why) => metrics.sessionsEnded.inc({ reason: why }),
+      closed: () => reaper?.close(),
     },
   });
   return {
     upstream,
     killChildrenNow: () => {
       for (const child of children) child.killNow();
+      reaper?.close();
     },
   };
 }

@@ -33,6 +33,8 @@ export interface ProcessHooks {
   readonly exited: (exit: ProcessExit) => void;
   /** A stdout line that is not a JSON-RPC message: dropped, reported. */
   readonly junk: (detail: string) => void;
+  /** Where the child's process group is registered while it may have members (the reaper). */
+  readonly groups?: { add(pgid: number): void; remove(pgid: number): void };
 }
 
 export class StdioProcess implements ChildLink {
@@ -71,6 +73,7 @@ export class StdioProcess implements ChildLink {
       if (this.#child.pid === undefined) this.#finish(null, null, spawnError, resolve);
     });
     this.#child.once("exit", (code, signal) => this.#finish(code, signal, spawnError, resolve));
+    if (this.#child.pid !== undefined) hooks.groups?.add(this.#child.pid);
     this.#child.stdout?.on("data", (chunk: Buffer) => this.#onStdout(chunk));
     this.#child.stderr?.setEncoding("utf8").on("data", (text: string) => hooks.stderr.write(text));
     // A child that stops reading its stdin must not crash the sidecar with EPIPE.
@@ -116,10 +119,7 @@ export class StdioProcess implements ChildLink {
       if (await this.#exitsWithin(this.#spec.graceMs)) break;
       this.#signalGroup(signal);
     }
-    const exit = await this.#exited;
-    // The leader is gone; what it started in its group may not be: end those as well.
-    this.#signalGroup("SIGKILL");
-    return exit;
+    return this.#exited;
   }
 
   #exitsWithin(ms: number): Promise<boolean> {
@@ -172,6 +172,9 @@ export class StdioProcess implements ChildLink {
   ): void {
     if (!this.#running) return;
     this.#running = false;
+    // The leader is gone, stopped or not; what it started in its group must not outlive it.
+    this.#signalGroup("SIGKILL");
+    if (this.#child.pid !== undefined) this.#hooks.groups?.remove(this.#child.pid);
     this.#hooks.stderr.flush();
     const command = this.#spec.commandLine.join(" ");
     const uptimeMs = Date.now() - this.#startedAt;

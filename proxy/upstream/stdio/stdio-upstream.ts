@@ -40,6 +40,8 @@ export interface StdioEvents {
   /** A child answered its first request (its initialize) this long after it was started. */
   childAnswered(seconds: number): void;
   sessionEnded(why: SessionEnd, startFailed: boolean): void;
+  /** close() is done: every child is gone. */
+  closed?(): void;
 }
 
 export interface StdioUpstreamOptions {
@@ -335,5 +337,6 @@ export class StdioUpstream implements Upstream {
       this.#spares?.stopAll(),
       ...[...this.#sessions.values(), ...this.#starting].map((session) => session.end("stopped")),
     ]);
+    this.#options.events?.closed?.();
   }
 }
