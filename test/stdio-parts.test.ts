@@ -2,6 +2,7 @@
 // (line by line, cut, rate-limited on a manual clock, with a tail kept for the exit report).
 import { describe, expect, it } from "vitest";
 import { childEnvironment } from "../proxy/upstream/stdio/environment.ts";
+import { StartBackoff } from "../proxy/upstream/stdio/start-backoff.ts";
 import { StderrLog } from "../proxy/upstream/stdio/stderr-log.ts";
 
 describe("childEnvironment", () => {
@@ -18,6 +19,33 @@ describe("childEnvironment", () => {
       ),
     ).toEqual({ PATH: "/bin", HOME: "/h", LANG: "C", TZ: "UTC", EXTRA: "e", MODE: "x", API_KEY: "s3cr3t-k" });
     expect(childEnvironment({ PATH: "/bin", AWS_TOKEN: "s3cr3t" }, [], {})).toEqual({ PATH: "/bin" });
+  });
+});
+
+describe("StartBackoff (manual clock)", () => {
+  it("waits 200 ms after a failed start, doubling per failure in a row up to 30 s; one answer resets it", () => {
+    let now = 0;
+    const backoff = new StartBackoff(() => now);
+    expect(backoff.left()).toBe(0);
+    expect(backoff.describe()).toBeUndefined();
+    backoff.failed("srv exited with code 1");
+    expect(backoff.left()).toBe(200);
+    now = 150;
+    expect(backoff.left()).toBe(50);
+    now = 200;
+    expect(backoff.left()).toBe(0);
+    // Still failing, and /ready says so, between tries as well.
+    expect(backoff.describe()).toBe("children cannot be started: srv exited with code 1 (1 in a row)");
+    backoff.failed("srv exited with code 2");
+    expect(backoff.left()).toBe(400);
+    expect(backoff.describe()).toBe(
+      "children cannot be started: srv exited with code 2 (2 in a row; next try in 1 s)",
+    );
+    for (let i = 0; i < 20; i++) backoff.failed("srv exited with code 2");
+    expect(backoff.left()).toBe(30_000);
+    backoff.succeeded();
+    expect(backoff.left()).toBe(0);
+    expect(backoff.reason).toBeUndefined();
   });
 });
 

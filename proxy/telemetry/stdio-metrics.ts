@@ -58,7 +58,7 @@ export class StdioMetrics {
     });
     this.sessionsEnded = new Counter({
       name: "mcp_sidecar_stdio_sessions_ended_total",
-      help: "stdio sessions ended, by reason: deleted, idle, child_exited, rolled, stopped.",
+      help: "stdio sessions ended, by reason: deleted, disconnected (a legacy stream closed), idle, child_exited, rolled, stopped.",
       labelNames: ["reason"],
       registers,
     });

@@ -35,12 +35,12 @@ export class StdioExchange implements InFlightExchange {
     });
   }
 
-  /** A 2025-11-25 GET stream ends (the SDK closes it); the client reconnects elsewhere. */
-  closeEndless(_retryMs: number): void {
+  /** A session's GET stream ends (a legacy one once its answers are out); the client reconnects elsewhere. */
+  closeEndless(retryMs: number): void {
     const { res, req } = this.request;
     if (this.kind !== "endless" || res.writableEnded || res.destroyed) return;
     this.#outcome = "closed_by_drain";
-    if (req.method === "GET" && this.session !== undefined) this.session.transport.closeStandaloneSSEStream();
+    if (req.method === "GET" && this.session !== undefined) this.session.closeStream(retryMs);
     else res.end();
   }
 

@@ -1,9 +1,12 @@
-// One MCP session of the stdio upstream: the MCP SDK's Streamable HTTP server transport (sessions,
-// SSE, the GET stream, DELETE: the SDK's own protocol layer, not a hand-written one) joined to one
-// child process speaking JSON-RPC on stdio. A child serves exactly one session (no cross-talk), and
-// when it dies every request waiting on it is answered at once with a JSON-RPC error.
+// One MCP session of the stdio upstream: one of the MCP SDK's server transports (the SDK's own
+// protocol layer, not a hand-written one) joined to one child process speaking JSON-RPC on stdio.
+// Streamable HTTP 2025-11-25 (sessions, SSE, the GET stream, DELETE) or the legacy HTTP+SSE
+// transport (2024-11-05: a GET stream that names where to POST; the answers come on the stream).
+// A child serves exactly one session (no cross-talk), and when it dies every request waiting on it
+// is answered at once with a JSON-RPC error.
 
 import type { IncomingMessage, ServerResponse } from "node:http";
+import type { SSEServerTransport } from "@modelcontextprotocol/sdk/server/sse.js";
 import type { StreamableHTTPServerTransport } from "@modelcontextprotocol/sdk/server/streamableHttp.js";
 import type { JSONRPCMessage, RequestId } from "@modelcontextprotocol/sdk/types.js";
 import { SIDECAR_ERRORS, type SidecarErrorSpec } from "../../errors.ts";
@@ -22,7 +25,14 @@ export interface ChildLink {
   stop(): Promise<unknown>;
 }
 
-export type SessionEnd = "deleted" | "idle" | "child_exited" | "rolled" | "stopped";
+/** deleted: DELETE (Streamable HTTP); disconnected: the legacy stream closed, which ends its session. */
+export type SessionEnd = "deleted" | "disconnected" | "idle" | "child_exited" | "rolled" | "stopped";
+
+/** A legacy HTTP+SSE session: its GET stream, and the path its `endpoint` event names for POSTs. */
+export interface LegacyStream {
+  readonly stream: ServerResponse;
+  readonly endpoint: string;
+}
 
 export interface SessionOptions {
   readonly sdk: StdioSdk;
@@ -30,6 +40,8 @@ export interface SessionOptions {
   readonly maxBodyBytes: number;
   readonly now: () => number;
   readonly newSessionId: () => string;
+  /** Set for a legacy HTTP+SSE session; Streamable HTTP otherwise. */
+  readonly legacy?: LegacyStream;
   /** The SDK assigned the session its id (its initialize answer carries it). */
   readonly initialized: (session: StdioSession, sessionId: string) => void;
   /** The session is over; its child is stopping or gone. */
@@ -50,7 +62,8 @@ function isResponse(m: JSONRPCMessage): m is JSONRPCMessage & { id: RequestId } 
 }
 
 export class StdioSession {
-  readonly transport: StreamableHTTPServerTransport;
+  readonly #streamable: StreamableHTTPServerTransport | undefined;
+  readonly #legacy: SSEServerTransport | undefined;
   readonly #child: ChildLink;
   readonly #options: SessionOptions;
   /** Requests sent to the child and not yet answered. */
@@ -67,25 +80,41 @@ export class StdioSession {
   readonly #startedAt: number;
   #ended: SessionEnd | undefined;
   #stopped: Promise<unknown> | undefined;
+  /** Called once no request of this session awaits its answer. */
+  #whenAnswered: (() => void) | undefined;
+  /** When a message last went to the client (the legacy stream's keepalives fill the silences). */
+  #lastSent = 0;
 
   constructor(child: ChildLink, options: SessionOptions) {
     this.#child = child;
     this.#options = options;
     this.#lastActivity = options.now();
     this.#startedAt = this.#lastActivity;
-    this.transport = new options.sdk.StreamableHTTPServerTransport({
-      sessionIdGenerator: options.newSessionId,
-      onsessioninitialized: (id) => {
-        this.#sessionId = id;
-        options.initialized(this, id);
-      },
-      onsessionclosed: () => {
-        void this.end("deleted");
-      },
-      keepAliveMs: options.keepAliveMs,
-      maxRequestBodySize: options.maxBodyBytes,
-    });
-    this.transport.onmessage = (message) => this.#fromClient(message);
+    if (options.legacy === undefined) {
+      this.#streamable = new options.sdk.StreamableHTTPServerTransport({
+        sessionIdGenerator: options.newSessionId,
+        onsessioninitialized: (id) => {
+          this.#sessionId = id;
+          options.initialized(this, id);
+        },
+        onsessionclosed: () => {
+          void this.end("deleted");
+        },
+        keepAliveMs: options.keepAliveMs,
+        maxRequestBodySize: options.maxBodyBytes,
+      });
+      this.#streamable.onmessage = (message) => this.#fromClient(message);
+    } else {
+      this.#legacy = new options.sdk.SSEServerTransport(options.legacy.endpoint, options.legacy.stream);
+      // The SDK picks a legacy session's id itself; this one was chosen before its child started,
+      // so that the child's log lines name it. (A field of the pinned SDK: the legacy test reads
+      // the endpoint event's sessionId back.)
+      this.#sessionId = options.newSessionId();
+      (this.#legacy as unknown as { _sessionId: string })._sessionId = this.#sessionId;
+      this.#legacy.onmessage = (message) => this.#fromClient(message);
+      this.#legacy.onclose = () => void this.end("disconnected");
+      this.#keepLegacyStreamAlive(options.legacy.stream, options.keepAliveMs);
+    }
     child.onmessage = (message) => this.#fromChild(message);
     child.onexit = (description) => this.#childExited(description);
   }
@@ -122,6 +151,15 @@ export class StdioSession {
     return now - this.#lastActivity;
   }
 
+  get isLegacy(): boolean {
+    return this.#legacy !== undefined;
+  }
+
+  /** A legacy session's GET: its stream opens with the `endpoint` event. */
+  openLegacyStream(): Promise<void> {
+    return this.#legacy?.start() ?? Promise.resolve();
+  }
+
   /** Serves one HTTP request of this session (the body already read and parsed, when a POST). */
   handle(req: IncomingMessage, res: ServerResponse, parsedBody: unknown): Promise<void> {
     this.#lastActivity = this.#options.now();
@@ -132,7 +170,27 @@ export class StdioSession {
         this.#lastActivity = this.#options.now();
       });
     }
-    return this.transport.handleRequest(req, res, parsedBody);
+    if (this.#legacy !== undefined) return this.#legacy.handlePostMessage(req, res, parsedBody);
+    return (this.#streamable as StreamableHTTPServerTransport).handleRequest(req, res, parsedBody);
+  }
+
+  /**
+   * The drain ends this session's endless stream. A 2025-11-25 GET stream ends at once (the SDK
+   * writes no `retry:` of its own; the client reconnects, to another task). A legacy stream carries
+   * the answers to what was posted before the drain: it ends once they are all out, with `retry:`
+   * first (the 2024-11-05 transport has no resumption: the client's reconnect is a new session).
+   */
+  closeStream(retryMs: number): void {
+    if (this.#streamable !== undefined) {
+      this.#streamable.closeStandaloneSSEStream();
+      return;
+    }
+    const stream = this.#options.legacy?.stream;
+    this.#whenAnswered = () => {
+      if (stream !== undefined && !stream.writableEnded) stream.write(`retry: ${retryMs}\n\n`);
+      void this.#legacy?.close();
+    };
+    if (this.#pending.size === 0) this.#answered();
   }
 
   /** How the child answered request `id`, once it has. */
@@ -145,7 +203,8 @@ export class StdioSession {
     if (this.#ended === undefined) {
       this.#ended = why;
       this.#options.ended(this, why);
-      this.#stopped = Promise.allSettled([this.#child.stop(), this.transport.close()]);
+      const transport = this.#streamable ?? this.#legacy;
+      this.#stopped = Promise.allSettled([this.#child.stop(), transport?.close()]);
     }
     return this.#stopped as Promise<unknown>;
   }
@@ -169,9 +228,11 @@ export class StdioSession {
     if (isResponse(message)) {
       if (!this.#answeredAny) this.#options.firstAnswer?.(this.#options.now() - this.#startedAt);
       this.#answeredAny = true;
-      this.#pending.delete(key(message.id));
       this.#answers.set(key(message.id), answerOf(message));
       for (const [token, id] of this.#progress) if (id === message.id) this.#progress.delete(token);
+      this.#send(message, undefined);
+      if (this.#pending.delete(key(message.id)) && this.#pending.size === 0) this.#answered();
+      return;
     } else if ("method" in message) {
       const token = (message.params as { progressToken?: unknown } | undefined)?.progressToken;
       related = token === undefined ? undefined : this.#progress.get(String(token));
@@ -180,11 +241,38 @@ export class StdioSession {
       // its stream; otherwise on the GET stream.
       if (related === undefined && this.#pending.size === 1) related = [...this.#pending.values()][0];
     }
-    this.transport
-      .send(message, related === undefined ? undefined : { relatedRequestId: related })
-      .catch(() => {
-        // The client's stream is gone (it left, or the GET stream is not open): nothing to deliver to.
-      });
+    this.#send(message, related);
+  }
+
+  /** To the client: on the stream of request `related` when given (Streamable HTTP only). */
+  #send(message: JSONRPCMessage, related: RequestId | undefined): void {
+    this.#lastSent = this.#options.now();
+    const transport = this.#streamable ?? this.#legacy;
+    transport?.send(message, related === undefined ? undefined : { relatedRequestId: related }).catch(() => {
+      // The client's stream is gone (it left, or the GET stream is not open): nothing to deliver to.
+    });
+  }
+
+  #answered(): void {
+    const then = this.#whenAnswered;
+    this.#whenAnswered = undefined;
+    then?.();
+  }
+
+  /**
+   * The SDK's legacy transport writes no keepalives; a balancer's idle timeout (ALB: 60 s) would
+   * cut a quiet stream, so an SSE comment line goes out when it has been silent for --sse-keepalive
+   * (checked at that period, so silent for up to twice it). The transport writes whole events, so a
+   * comment never lands inside one.
+   */
+  #keepLegacyStreamAlive(stream: ServerResponse, everyMs: number): void {
+    if (everyMs <= 0) return;
+    const timer = setInterval(() => {
+      if (this.#options.now() - this.#lastSent < everyMs) return;
+      if (stream.headersSent && !stream.writableEnded) stream.write(": keepalive\n\n");
+    }, everyMs);
+    timer.unref();
+    stream.once("close", () => clearInterval(timer));
   }
 
   #childExited(description: string): void {
@@ -197,14 +285,14 @@ export class StdioSession {
 
   /** Answers a request the child will never answer, with the sidecar's JSON-RPC error. */
   #fail(id: RequestId, spec: SidecarErrorSpec, message: string): void {
-    this.#pending.delete(key(id));
     this.#answers.set(key(id), "error");
     const error = {
       jsonrpc: "2.0" as const,
       id,
       error: { code: SIDECAR_JSONRPC_ERROR_CODE, message, data: { code: spec.code, status: spec.status } },
     };
-    this.transport.send(error).catch(() => {});
+    this.#send(error, undefined);
+    if (this.#pending.delete(key(id)) && this.#pending.size === 0) this.#answered();
   }
 }
 

@@ -1,26 +1,31 @@
 // The stdio upstream: a stdio MCP server (most of the MCP ecosystem) behind the sidecar, one
-// supervised child per MCP session (2025-11-25 Streamable HTTP), started on `initialize`, stopped
-// on DELETE, after --session-idle-timeout, when its client's session ends any other way, and at the
-// drain. Requests are routed to their session by Mcp-Session-Id; each session is the MCP SDK's
-// transport joined to its child (session.ts).
+// supervised child per MCP session, started on `initialize` (2025-11-25 Streamable HTTP) or on the
+// GET that opens a legacy HTTP+SSE stream, stopped on DELETE or when that stream closes, after
+// --session-idle-timeout, and at the drain. Requests are routed to their session by Mcp-Session-Id
+// (legacy: the `sessionId` its `endpoint` event named); each session is one of the MCP SDK's
+// transports joined to its child (session.ts).
 
 import { randomUUID } from "node:crypto";
 import type { IncomingMessage, ServerResponse } from "node:http";
 import type { SidecarConfig } from "../../config.ts";
 import { SIDECAR_ERRORS, type SidecarErrorSpec } from "../../errors.ts";
 import { writeSidecarError } from "../../http/answers.ts";
-import { type ForwardedFor, prepareUpstreamRequest, type UpstreamRequestHead } from "../../http/headers.ts";
+import {
+  type ForwardedFor,
+  pathOf,
+  prepareUpstreamRequest,
+  type UpstreamRequestHead,
+} from "../../http/headers.ts";
 import type { CheckResult } from "../../lifecycle/readiness.ts";
 import { describeJsonRpc } from "../../protocol/jsonrpc.ts";
 import type { AdmittedRequest, ExchangeObserver, InFlightExchange, Upstream } from "../upstream.ts";
 import { StdioExchange } from "./exchange.ts";
 import { loadStdioSdk, type StdioSdk } from "./sdk.ts";
-import { type ChildLink, type SessionEnd, StdioSession } from "./session.ts";
+import { type ChildLink, type LegacyStream, type SessionEnd, StdioSession } from "./session.ts";
 import { SparePool } from "./spares.ts";
+import { StartBackoff } from "./start-backoff.ts";
 
 export const STDIO_CHECK_NAME = "stdio";
-const START_BACKOFF_BASE_MS = 200;
-const START_BACKOFF_CAP_MS = 30_000;
 
 export type StdioUpstreamConfig = Pick<
   SidecarConfig,
@@ -67,6 +72,12 @@ function readWhole(req: IncomingMessage, limit: number): Promise<Buffer | undefi
   });
 }
 
+/** The session a legacy HTTP+SSE POST names in its query (`?sessionId=`, as the endpoint event said). */
+function legacySessionIdOf(target: string | undefined): string | undefined {
+  if (target === undefined || !target.includes("sessionId=")) return undefined;
+  return new URL(target, "http://sidecar.invalid").searchParams.get("sessionId") ?? undefined;
+}
+
 function isInitialize(body: unknown): boolean {
   const messages = Array.isArray(body) ? body : [body];
   return messages.some(
@@ -83,8 +94,7 @@ export class StdioUpstream implements Upstream {
   /** Sessions whose child is starting (initialize not answered yet): they count against the limit. */
   readonly #starting = new Set<StdioSession>();
   readonly #reaper: ReturnType<typeof setInterval>;
-  #startFailures = 0;
-  #lastStartFailure: { at: number; reason: string } | undefined;
+  readonly #backoff: StartBackoff;
   #closed = false;
   readonly #sdk: Promise<StdioSdk>;
   #sdkProblem: string | undefined;
@@ -100,6 +110,7 @@ export class StdioUpstream implements Upstream {
     this.#config = config;
     this.#options = options;
     this.#now = options.now ?? Date.now;
+    this.#backoff = new StartBackoff(this.#now);
     this.target = `stdio: ${config.stdioCommandLine.join(" ")}`;
     // Often enough for a roll to follow a rotation within a second, and an idle reap its timeout.
     const every = Math.max(50, Math.min(config.sessionIdleTimeoutMs / 4, 1000));
@@ -116,7 +127,7 @@ export class StdioUpstream implements Upstream {
             }),
             generation: () => this.#generation(),
             died: (description) => this.#startFailed(description),
-            mayStart: () => !this.#closed && this.#backoffLeft() === 0,
+            mayStart: () => !this.#closed && this.#backoff.left() === 0,
             newSessionId: randomUUID,
           });
           this.#spares.refill();
@@ -175,15 +186,25 @@ export class StdioUpstream implements Upstream {
       }
     }
     let session: StdioSession | undefined;
-    if (head.sessionId !== undefined) {
-      session = this.#sessions.get(head.sessionId);
-      if (session === undefined) {
+    const legacyId =
+      req.method === "POST" && head.sessionId === undefined ? legacySessionIdOf(req.url) : undefined;
+    if (head.sessionId !== undefined || legacyId !== undefined) {
+      session = this.#sessions.get(head.sessionId ?? (legacyId as string));
+      if (session === undefined || session.isLegacy !== (legacyId !== undefined)) {
         this.#refuse(exchange, SIDECAR_ERRORS.sessionNotFound, "Session not found", {}, -32001);
         return;
       }
     } else if (req.method === "POST" && isInitialize(parsed)) {
       session = this.#newSession(exchange, await this.#sdk);
       if (session === undefined) return;
+    } else if (req.method === "GET" && head.accept?.includes("text/event-stream")) {
+      // Legacy HTTP+SSE (2024-11-05): this GET is the session; its POSTs go to the same path.
+      const legacy: LegacyStream = { stream: res, endpoint: pathOf(req.url ?? "/") };
+      session = this.#newSession(exchange, await this.#sdk, legacy);
+      if (session === undefined) return;
+      exchange.session = session;
+      await session.openLegacyStream();
+      return;
     } else {
       this.#refuse(exchange, SIDECAR_ERRORS.sessionRequired, "Bad Request: No valid session ID provided");
       return;
@@ -192,7 +213,7 @@ export class StdioUpstream implements Upstream {
     await session.handle(req, res, parsed);
   }
 
-  #newSession(exchange: StdioExchange, sdk: StdioSdk): StdioSession | undefined {
+  #newSession(exchange: StdioExchange, sdk: StdioSdk, legacy?: LegacyStream): StdioSession | undefined {
     if (this.#closed) {
       this.#refuse(exchange, SIDECAR_ERRORS.draining, "sidecar is draining; retry on another instance", {
         close: true,
@@ -200,12 +221,12 @@ export class StdioUpstream implements Upstream {
       });
       return undefined;
     }
-    const backoff = this.#backoffLeft();
+    const backoff = this.#backoff.left();
     if (backoff > 0) {
       this.#refuse(
         exchange,
         SIDECAR_ERRORS.stdioStartFailed,
-        `the MCP server cannot be started (${this.#lastStartFailure?.reason}); next try in ${Math.ceil(backoff / 1000)} s`,
+        `the MCP server cannot be started (${this.#backoff.reason}); next try in ${Math.ceil(backoff / 1000)} s`,
         { retryAfterMs: backoff },
       );
       return undefined;
@@ -230,6 +251,7 @@ export class StdioUpstream implements Upstream {
       maxBodyBytes: this.#config.maxBodyBytes,
       now: this.#now,
       newSessionId: () => sessionId,
+      ...(legacy ? { legacy } : {}),
       initialized: (s, id) => {
         this.#starting.delete(s);
         this.#sessions.set(id, s);
@@ -237,7 +259,9 @@ export class StdioUpstream implements Upstream {
       ended: (s, why) => this.#ended(s, why),
       firstAnswer: (ms) => this.#options.events?.childAnswered(ms / 1000),
     });
-    this.#starting.add(session);
+    // A legacy session has its id from the start, and no initialize to wait for before its POSTs.
+    if (legacy === undefined) this.#starting.add(session);
+    else this.#sessions.set(sessionId, session);
     this.#generations.set(session, { generation });
     this.#options.events?.sessionStarted();
     return session;
@@ -250,26 +274,12 @@ export class StdioUpstream implements Upstream {
       this.#sessions.delete(session.sessionId);
     const startFailed = why === "child_exited" && !session.answeredAny;
     if (startFailed) this.#startFailed(session.exitDescription ?? "exited");
-    else if (session.answeredAny) {
-      this.#startFailures = 0;
-      this.#lastStartFailure = undefined;
-    }
+    else if (session.answeredAny) this.#backoff.succeeded();
     this.#options.events?.sessionEnded(why, startFailed);
   }
 
   #startFailed(description: string): void {
-    this.#startFailures++;
-    this.#lastStartFailure = {
-      at: this.#now(),
-      reason: `${this.#config.stdioCommandLine.join(" ")} ${description}`,
-    };
-  }
-
-  /** Capped exponential backoff after children that died before their first answer. */
-  #backoffLeft(): number {
-    if (this.#startFailures === 0 || this.#lastStartFailure === undefined) return 0;
-    const wait = Math.min(START_BACKOFF_CAP_MS, START_BACKOFF_BASE_MS * 2 ** (this.#startFailures - 1));
-    return Math.max(0, this.#lastStartFailure.at + wait - this.#now());
+    this.#backoff.failed(`${this.#config.stdioCommandLine.join(" ")} ${description}`);
   }
 
   /** Idle sessions end; after a rotation, each child with old secrets retires once its calls are done. */
@@ -319,14 +329,12 @@ export class StdioUpstream implements Upstream {
   check(): Promise<CheckResult> {
     if (this.#sdkProblem !== undefined)
       return Promise.resolve({ name: STDIO_CHECK_NAME, ok: false, reason: this.#sdkProblem });
-    const backoff = this.#backoffLeft();
-    if (this.#startFailures === 0 || this.#lastStartFailure === undefined)
-      return Promise.resolve({ name: STDIO_CHECK_NAME, ok: true });
-    return Promise.resolve({
-      name: STDIO_CHECK_NAME,
-      ok: false,
-      reason: `children cannot be started: ${this.#lastStartFailure.reason} (${this.#startFailures} in a row${backoff > 0 ? `; next try in ${Math.ceil(backoff / 1000)} s` : ""})`,
-    });
+    const reason = this.#backoff.describe();
+    return Promise.resolve(
+      reason === undefined
+        ? { name: STDIO_CHECK_NAME, ok: true }
+        : { name: STDIO_CHECK_NAME, ok: false, reason },
+    );
   }
 
   /** Ends every session: each child stopped as a group (stdin, SIGTERM, SIGKILL); resolves when all are gone. */
