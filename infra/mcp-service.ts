@@ -1,5 +1,6 @@
 // McpService: an MCP server on ECS Fargate behind mcp-sidecar, with the AWS Secrets Manager Agent
-// beside it. Give it three images and a network; it makes the secrets, IAM, logs, task definition,
+// beside it. Give it three images (two for a stdio server, which runs inside the sidecar's
+// container) and a network; it makes the secrets, IAM, logs, task definition,
 // ALB, service and autoscaling. The constructor checks its arguments, applies the defaults, and
 // hands off to one small function per part (parts/), as awsx's fargateTaskDefinition does. The
 // resources whose properties matter are plain @pulumi/aws ones (awsx components are opaque in
@@ -21,9 +22,11 @@ import {
   planTiming,
   SERVICE_DEFAULTS,
   type ServerContainer,
+  type StdioServer,
   serviceProblems,
   serviceShape,
   sidecarMemoryPlan,
+  stdioPlanOf,
 } from "./plan.ts";
 
 export type { AuthSetting } from "./plan.ts";
@@ -36,8 +39,13 @@ export interface McpServiceArgs {
    * sidecar waits only for the agent to start and its readiness covers the rest.
    */
   readonly agentHealthCheckCommand?: readonly string[] | null;
-  /** The MCP server container: the reference server, or any server image (that is the point). */
-  readonly server: Omit<ServerContainer, "image"> & { readonly image: pulumi.Input<string> };
+  /**
+   * The MCP server: an HTTP server's container (the reference server, or any server image: that is
+   * the point), or a stdio server (`stdio`: its command line), which the sidecar runs as children
+   * inside its own container, one per session: sidecarImage must then hold the server too (build it
+   * FROM the sidecar image, examples/stdio-server/Dockerfile).
+   */
+  readonly server: HttpServerArgs | StdioServer;
   readonly vpcId: pulumi.Input<string>;
   readonly publicSubnetIds: pulumi.Input<pulumi.Input<string>[]>;
   readonly privateSubnetIds: pulumi.Input<pulumi.Input<string>[]>;
@@ -84,6 +92,8 @@ export interface McpServiceArgs {
   readonly sidecarMemory?: number;
 }
 
+export type HttpServerArgs = Omit<ServerContainer, "image"> & { readonly image: pulumi.Input<string> };
+
 type Defaulted = keyof typeof SERVICE_DEFAULTS;
 
 /** The arguments with SERVICE_DEFAULTS applied to what was left out. */
@@ -120,27 +130,36 @@ export class McpService extends pulumi.ComponentResource {
     // Conflicting or impossible arguments fail first, all named together, before anything is
     // registered.
     const resolved = withDefaults(args);
+    const stdio = "stdio" in resolved.server ? resolved.server : undefined;
     const shape = serviceShape({
       ...resolved,
-      serverPort: resolved.server.port,
+      serverPort: "stdio" in resolved.server ? undefined : resolved.server.port,
       serverEnvironment: resolved.server.environment,
+      stdio,
     });
     const problems = serviceProblems(shape);
+    // Readiness of a stdio server is whether its children start: there is no server to probe.
+    if (stdio && (args.readyProbe !== undefined || args.readyProbePath !== undefined))
+      problems.push(
+        "readyProbe/readyProbePath are for an HTTP server: a stdio server's readiness is whether its children start",
+      );
     if (problems.length > 0) throw new PlanError(problems);
     const timing = planTiming(shape.drainSeconds, undefined, shape.albIdleTimeoutSeconds);
     super("mcp-sidecar:index:McpService", name, {}, opts);
     const child = { parent: this };
 
     const secrets = createTaskSecrets(name, resolved.auth, child);
-    const logGroups = createLogGroups(name, resolved.logRetentionDays, child);
+    const logGroups = createLogGroups(name, resolved.logRetentionDays, child, {
+      server: stdio === undefined,
+    });
     const roles = createRoles(
       name,
       {
         tokenSecretArn: secrets.tokenSecret.arn,
-        servedSecretArns: servedSecretArns(
-          secrets.apiKeySecretArn,
-          resolved.injectHeaders.map((h) => h.secretArn),
-        ),
+        servedSecretArns: servedSecretArns(secrets.apiKeySecretArn, [
+          ...resolved.injectHeaders.map((h) => h.secretArn),
+          ...(stdio?.secretEnvironment ?? []).map((s) => s.secretArn),
+        ]),
         kmsKeyArn: resolved.kmsKeyArn,
       },
       child,
@@ -155,7 +174,7 @@ export class McpService extends pulumi.ComponentResource {
         sidecarImage: resolved.sidecarImage,
         agentImage: resolved.agentImage,
         agentHealthCheckCommand: resolved.agentHealthCheckCommand,
-        server: resolved.server,
+        server: stdioPlanOf(shape) ?? (resolved.server as HttpServerArgs),
         tokenSecretArn: secrets.tokenSecret.arn,
         apiKeySecretArn: secrets.apiKeySecretArn,
         injectHeaders: resolved.injectHeaders,

@@ -10,11 +10,13 @@
 // environment (plan/plain-env.ts) and the IAM documents (plan/iam.ts).
 
 import { OPTIONS, type ReadyProbeKind } from "../proxy/config.ts";
-import { sidecarMemoryPlan, sidecarMemoryProblems } from "./plan/memory.ts";
+import type { StdioPlan, StdioServer } from "./plan/containers.ts";
+import { AGENT_MEMORY_MIB, sidecarMemoryPlan, sidecarMemoryProblems } from "./plan/memory.ts";
 import { describePlainSecret, plainEnvironmentSecret } from "./plan/plain-env.ts";
 import { sidecarSettingsProblems } from "./plan/sidecar-env.ts";
+import { stdioPlan } from "./plan/stdio.ts";
 
-export type { InjectedHeader, ServerContainer } from "./plan/containers.ts";
+export type { InjectedHeader, SecretVariable, ServerContainer, StdioServer } from "./plan/containers.ts";
 export * from "./plan/memory.ts";
 
 export class PlanError extends Error {
@@ -146,7 +148,10 @@ export interface ServiceShape {
   readonly desiredCount: number;
   readonly allowedCidrs: readonly string[];
   readonly auth: { readonly mode: "create" | "existing" | "disabled"; readonly secretArn?: string };
-  readonly serverPort: number;
+  /** The HTTP server's port; undefined with a stdio server. */
+  readonly serverPort: number | undefined;
+  /** A stdio server run inside the sidecar's container, instead of an HTTP server's container. */
+  readonly stdio: StdioServer | undefined;
   readonly drainSeconds: number;
   readonly albIdleTimeoutSeconds: number;
   readonly serverEnvironment: Readonly<Record<string, string>>;
@@ -163,8 +168,10 @@ export interface ServiceShape {
 }
 
 /** What a service is given, any of its numbers left out. */
-export type ServiceShapeInput = Partial<Omit<ServiceShape, "allowedCidrs" | "auth" | "serverPort">> &
-  Pick<ServiceShape, "allowedCidrs" | "auth" | "serverPort">;
+export type ServiceShapeInput = Partial<
+  Omit<ServiceShape, "allowedCidrs" | "auth" | "serverPort" | "stdio">
+> &
+  Pick<ServiceShape, "allowedCidrs" | "auth" | "serverPort"> & { readonly stdio?: StdioServer | undefined };
 
 const ENV_NAME = /^[A-Za-z_][A-Za-z0-9_]*$/;
 
@@ -180,6 +187,7 @@ export function serviceShape(input: ServiceShapeInput): ServiceShape {
     allowedCidrs: input.allowedCidrs,
     auth: input.auth,
     serverPort: input.serverPort,
+    stdio: input.stdio,
     drainSeconds: input.drainSeconds ?? SERVICE_DEFAULTS.drainSeconds,
     albIdleTimeoutSeconds: input.albIdleTimeoutSeconds ?? SERVICE_DEFAULTS.albIdleTimeoutSeconds,
     serverEnvironment: input.serverEnvironment ?? {},
@@ -195,7 +203,17 @@ export function serviceShape(input: ServiceShapeInput): ServiceShape {
 /** Everything wrong with a service's shape, each problem naming its setting; empty when it fits. */
 export function serviceProblems(shape: ServiceShape): string[] {
   const problems = fargateSizeProblems(shape.cpu, shape.memory);
-  problems.push(...sidecarMemoryProblems(sidecarMemoryPlan(shape.sidecarMemory), shape.memory));
+  const stdio = shape.stdio && stdioPlan(shape.stdio, shape.memory, shape.sidecarMemory);
+  problems.push(
+    ...sidecarMemoryProblems(
+      sidecarMemoryPlan(shape.sidecarMemory),
+      shape.memory,
+      undefined,
+      // With a stdio server inside the sidecar's container, only the agent is beside it.
+      stdio ? { what: "the agent", mib: AGENT_MEMORY_MIB } : undefined,
+    ),
+  );
+  if (stdio) problems.push(...stdio.problems);
   const { minCount, maxCount, desiredCount } = shape;
   if (minCount < 1) problems.push(`minCount ${minCount} must be >= 1`);
   if (maxCount < minCount) problems.push(`maxCount ${maxCount} is below minCount ${minCount}`);
@@ -209,6 +227,8 @@ export function serviceProblems(shape: ServiceShape): string[] {
   const { secretArn } = shape.auth;
   if (shape.auth.mode === "existing" && secretArn && !secretArn.startsWith("arn:aws"))
     problems.push(`auth.secretArn "${shape.auth.secretArn}" is not an ARN`);
+  if (shape.serverPort === undefined && stdio === undefined)
+    problems.push("server: give an HTTP server (image and port) or a stdio server (stdio)");
   if (shape.serverPort === SIDECAR_PORT || shape.serverPort === METRICS_PORT)
     problems.push(
       `server.port ${shape.serverPort} collides with the sidecar's ports (${SIDECAR_PORT}, ${METRICS_PORT})`,
@@ -234,12 +254,22 @@ export function serviceProblems(shape: ServiceShape): string[] {
   }
   problems.push(
     ...sidecarSettingsProblems(shape, {
-      ports: { server: shape.serverPort, sidecar: SIDECAR_PORT, metrics: METRICS_PORT },
+      ports: {
+        ...(shape.serverPort !== undefined ? { server: shape.serverPort } : {}),
+        sidecar: SIDECAR_PORT,
+        metrics: METRICS_PORT,
+      },
       agentPort: AGENT_PORT,
+      ...(stdio ? { stdio: stdio.plan } : {}),
       timing,
     }),
   );
   return problems;
+}
+
+/** The stdio server's plan for a shape serviceProblems accepted; undefined for an HTTP server. */
+export function stdioPlanOf(shape: ServiceShape): StdioPlan | undefined {
+  return shape.stdio && stdioPlan(shape.stdio, shape.memory, shape.sidecarMemory).plan;
 }
 
 /** Fargate's valid cpu/memory pairs (MiB). */

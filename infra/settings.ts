@@ -7,7 +7,8 @@
 
 import * as pulumi from "@pulumi/pulumi";
 import type { ReadyProbeKind } from "../proxy/config.ts";
-import { InvalidSecretSpec, parseHeaderDelivery } from "../proxy/secrets/spec.ts";
+import { InvalidSecretSpec, parseEnvDelivery, parseHeaderDelivery } from "../proxy/secrets/spec.ts";
+import type { SecretVariable } from "./plan/containers.ts";
 import {
   type Architecture,
   type AuthSetting,
@@ -225,6 +226,32 @@ export function parseInjectHeaders(specs: readonly string[], problems: string[])
     }
   }
   return headers;
+}
+
+/**
+ * A stdio server's secret variables, as `NAME=SECRET_ARN[#jsonKey]` items: the sidecar's own
+ * --secret-env parser, and by ARN only, so the task role can be limited to them.
+ */
+export function parseSecretEnvironment(specs: readonly string[], problems: string[]): SecretVariable[] {
+  const variables: SecretVariable[] = [];
+  for (const spec of specs) {
+    try {
+      const delivery = parseEnvDelivery(spec);
+      if (!delivery.ref.secretId.startsWith("arn:aws"))
+        throw new InvalidSecretSpec(
+          `"${spec}": name the secret by ARN, so the task role can be limited to it`,
+        );
+      variables.push({
+        name: delivery.name,
+        secretArn: delivery.ref.secretId,
+        jsonKey: delivery.ref.jsonKey,
+      });
+    } catch (error) {
+      if (!(error instanceof InvalidSecretSpec)) throw error;
+      problems.push(`secretEnvironment: ${error.message}`);
+    }
+  }
+  return variables;
 }
 
 /**

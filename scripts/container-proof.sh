@@ -236,6 +236,48 @@ grep -q '"msg":"drain started"' "$WORK/sidecar.out" && pass "the drain ran" || f
 grep -q '"reason":"drained"' "$WORK/sidecar.out" && pass "it stopped drained, with nothing writable" || fail "stop: $(tail -2 "$WORK/sidecar.out")"
 kill -TERM "$SERVER_PID" 2>/dev/null || true
 
+step "a stdio server inside the sidecar image (examples/stdio-server/Dockerfile)"
+STDIO_IMAGE=localhost/mcp-sidecar-stdio:ci
+began=$(date +%s)
+B bud --pull=never --isolation chroot --layers --build-arg "SIDECAR_IMAGE=$SIDECAR_IMAGE" -t "$STDIO_IMAGE" \
+  -f examples/stdio-server/Dockerfile . >"$WORK/build-stdio.log" 2>&1 || {
+  tail -30 "$WORK/build-stdio.log"
+  exit 1
+}
+echo "  built $STDIO_IMAGE in $(($(date +%s) - began))s"
+STDIO_CTR=$(B from --pull=never "$STDIO_IMAGE")
+STDIO_PORT=$(free_port)
+EVERYTHING=/opt/server/node_modules/@modelcontextprotocol/server-everything/dist/index.js
+B run --isolation chroot "${RO[@]}" --env "MCP_SIDECAR_STDIO=/nodejs/bin/node $EVERYTHING stdio" \
+  --env "MCP_SIDECAR_PORT=$STDIO_PORT" --env "MCP_SIDECAR_HOST=127.0.0.1" "$STDIO_CTR" -- /nodejs/bin/node /app/proxy/cli.ts >"$WORK/stdio.out" 2>&1 &
+STDIO_RUN=$!
+PIDS+=($STDIO_RUN)
+for _ in $(seq 1 100); do
+  curl -fsS "http://127.0.0.1:$STDIO_PORT/ready" >/dev/null 2>&1 && break
+  sleep 0.1
+done
+STDIO_SESSION=$(curl -sS -D - -o /dev/null "${HDRS[@]}" -d "$BODY_INIT" "http://127.0.0.1:$STDIO_PORT/mcp" | tr -d '\r' | awk -F': ' 'tolower($1)=="mcp-session-id" {print $2}')
+curl -sS -o /dev/null "${HDRS[@]}" -H "mcp-session-id: $STDIO_SESSION" -H 'mcp-protocol-version: 2025-11-25' -d '{"jsonrpc":"2.0","method":"notifications/initialized"}' "http://127.0.0.1:$STDIO_PORT/mcp"
+CALL=$(curl -sS "${HDRS[@]}" -H "mcp-session-id: $STDIO_SESSION" -H 'mcp-protocol-version: 2025-11-25' \
+  -d '{"jsonrpc":"2.0","id":2,"method":"tools/call","params":{"name":"echo","arguments":{"message":"from a stdio child"}}}' "http://127.0.0.1:$STDIO_PORT/mcp")
+if [[ $CALL == *'Echo: from a stdio child'* ]]; then pass "a tools/call reaches the stdio server's child in the same image"; else fail "tools/call to the stdio child: $CALL"; fi
+CHILDREN=$(pgrep -f "^/nodejs/bin/node $EVERYTHING stdio$" || true)
+# The session's child and one warm spare, as the container's user.
+if [[ $(echo "$CHILDREN" | grep -c .) -eq 2 ]]; then pass "two children (the session's and a spare)"; else fail "children: $(echo "$CHILDREN" | tr '\n' ' ')"; fi
+for pid in $CHILDREN; do
+  uid=$(awk '/^Uid:/ {print $2}' "/proc/$pid/status" 2>/dev/null || echo "?")
+  [[ $uid == 65532 ]] || fail "stdio child $pid runs as uid $uid"
+done
+STDIO_PID=$(pgrep -f "^/nodejs/bin/node /app/proxy/cli.ts$" | head -1 || true)
+kill -TERM "$STDIO_PID"
+set +e
+wait "$STDIO_RUN"
+STDIO_EXIT=$?
+set -e
+[[ $STDIO_EXIT -eq 0 ]] && pass "SIGTERM: the stdio sidecar exited 0" || fail "the stdio sidecar exited $STDIO_EXIT: $(tail -3 "$WORK/stdio.out")"
+LEFT=$(pgrep -f "^/nodejs/bin/node $EVERYTHING stdio$" || true)
+[[ -z $LEFT ]] && pass "no stdio child left after the drain" || fail "stdio children left: $LEFT"
+
 step "agent probe (agent/probe, the real agent image's health check) against the emulator"
 if command -v cargo >/dev/null; then
   (cd agent/probe && CARGO_TARGET_DIR=$WORK/probe-target cargo build --release --offline --locked --quiet)

@@ -104,6 +104,16 @@ describe("--stdio over the legacy HTTP+SSE transport", () => {
     expect(exited).toMatchObject({ session: shortHash(sessionId), pid, cause: "stopped" });
   });
 
+  it("a Streamable HTTP client's GET without a session (its stream reconnecting after a DELETE) gets 400, not a legacy session", async () => {
+    const sidecar = await startSidecarProcess(["--stdio", TEST_SERVER, "--stdio-spares", "0"]);
+    const reconnect = await send(new URL("/mcp", sidecar.url), {
+      headers: { accept: "text/event-stream", "mcp-protocol-version": "2025-11-25" },
+    });
+    expect(reconnect.status).toBe(400);
+    expect(reconnect.json()).toMatchObject({ error: { code: "MCP_SIDECAR_SESSION_REQUIRED" } });
+    expect(await metric(sidecar.url, "mcp_sidecar_stdio_children_started_total")).toBe(0);
+  });
+
   it("keeps a quiet legacy stream alive with SSE comments (--sse-keepalive)", async () => {
     const sidecar = await startSidecarProcess(["--stdio", TEST_SERVER, "--sse-keepalive", "200ms"]);
     const stream = await openStream(new URL("/sse", sidecar.url));

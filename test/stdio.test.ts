@@ -7,6 +7,7 @@ import { Client } from "@modelcontextprotocol/sdk/client/index.js";
 import { StreamableHTTPClientTransport } from "@modelcontextprotocol/sdk/client/streamableHttp.js";
 import { afterEach, describe, expect, it } from "vitest";
 import { childPids } from "../bench/lib.ts";
+import { CHILD_OOM_SCORE_ADJ } from "../proxy/upstream/stdio/process.ts";
 import { initializeBody, send } from "./helpers/client.ts";
 import { AGENT_TOKEN, startEmulator, stopAllEmulators } from "./helpers/emulator.ts";
 import { jsonLine, ROOT, type Started, startSidecarProcess, stopAllProcesses } from "./helpers/processes.ts";
@@ -115,6 +116,10 @@ describe("--stdio with real stdio servers", () => {
       sessions.map(({ client }) => client.callTool({ name: "pid", arguments: {} })),
     );
     expect(new Set(pids.map(textOf)).size).toBe(50);
+    // Out of memory, the kernel ends a child (one session) before the sidecar (all of them).
+    const oomScoreAdj = (pid: string) => readFileSync(`/proc/${pid}/oom_score_adj`, "utf8").trim();
+    expect(new Set(pids.map((r) => oomScoreAdj(textOf(r))))).toEqual(new Set([String(CHILD_OOM_SCORE_ADJ)]));
+    expect(oomScoreAdj(String(sidecar.proc.child.pid))).toBe(oomScoreAdj("self"));
     const echoes = await Promise.all(
       sessions.map(({ client }, i) => client.callTool({ name: "echo", arguments: { message: `s${i}` } })),
     );

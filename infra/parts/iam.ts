@@ -7,12 +7,18 @@ import * as pulumi from "@pulumi/pulumi";
 import { executionRoleSecretsPolicy, taskRolePolicy } from "../plan/iam.ts";
 import { CONTAINER_NAMES } from "../plan.ts";
 
-export type LogGroups = Record<keyof typeof CONTAINER_NAMES, aws.cloudwatch.LogGroup>;
+/** One per container; none for the server when it is a stdio server (its lines are the sidecar's). */
+export type LogGroups = {
+  readonly agent: aws.cloudwatch.LogGroup;
+  readonly server: aws.cloudwatch.LogGroup | undefined;
+  readonly sidecar: aws.cloudwatch.LogGroup;
+};
 
 export function createLogGroups(
   name: string,
   retentionInDays: number,
   opts: pulumi.CustomResourceOptions,
+  containers: { readonly server: boolean } = { server: true },
 ): LogGroups {
   const logGroup = (container: string) =>
     new aws.cloudwatch.LogGroup(
@@ -22,7 +28,7 @@ export function createLogGroups(
     );
   return {
     agent: logGroup(CONTAINER_NAMES.agent),
-    server: logGroup(CONTAINER_NAMES.server),
+    server: containers.server ? logGroup(CONTAINER_NAMES.server) : undefined,
     sidecar: logGroup(CONTAINER_NAMES.sidecar),
   };
 }

@@ -1,9 +1,15 @@
-// The task definition: the three containers of plan/containers.ts, on Fargate, once every image
+// The task definition: the containers of plan/containers.ts, on Fargate, once every image
 // reference, ARN and log group name is known.
 
 import * as aws from "@pulumi/aws";
 import * as pulumi from "@pulumi/pulumi";
-import { containerDefinitions, type InjectedHeader, type ServerContainer } from "../plan/containers.ts";
+import {
+  containerDefinitions,
+  type InjectedHeader,
+  isStdioPlan,
+  type ServerContainer,
+  type StdioPlan,
+} from "../plan/containers.ts";
 import type { SidecarMemory } from "../plan/memory.ts";
 import type { Readiness } from "../plan/sidecar-env.ts";
 import { type Architecture, METRICS_PORT, SIDECAR_PORT, type Timing } from "../plan.ts";
@@ -17,7 +23,7 @@ export interface TaskInput {
   readonly sidecarImage: pulumi.Input<string>;
   readonly agentImage: pulumi.Input<string>;
   readonly agentHealthCheckCommand: readonly string[] | null | undefined;
-  readonly server: Omit<ServerContainer, "image"> & { readonly image: pulumi.Input<string> };
+  readonly server: (Omit<ServerContainer, "image"> & { readonly image: pulumi.Input<string> }) | StdioPlan;
   readonly tokenSecretArn: pulumi.Output<string>;
   readonly apiKeySecretArn: pulumi.Output<string> | undefined;
   readonly injectHeaders: readonly InjectedHeader[];
@@ -38,12 +44,12 @@ export function createTaskDefinition(
   const values = {
     sidecarImage: input.sidecarImage,
     agentImage: input.agentImage,
-    serverImage: input.server.image,
+    serverImage: isStdioPlan(input.server) ? pulumi.output("") : input.server.image,
     tokenArn: input.tokenSecretArn,
     apiKeyArn: input.apiKeySecretArn ?? pulumi.output(""),
     regionName: region,
     agentLogs: input.logGroups.agent.name,
-    serverLogs: input.logGroups.server.name,
+    serverLogs: input.logGroups.server?.name ?? pulumi.output(""),
     sidecarLogs: input.logGroups.sidecar.name,
   };
   const containers = pulumi.all(values).apply((resolved) => {
@@ -58,7 +64,7 @@ export function createTaskDefinition(
         ...(input.agentHealthCheckCommand !== undefined
           ? { agentHealthCheckCommand: input.agentHealthCheckCommand }
           : {}),
-        server: { ...input.server, image: v.serverImage },
+        server: isStdioPlan(input.server) ? input.server : { ...input.server, image: v.serverImage },
         sidecarPort: SIDECAR_PORT,
         metricsPort: METRICS_PORT,
         tokenSecretArn: v.tokenArn,

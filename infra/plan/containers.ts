@@ -1,9 +1,10 @@
-// The task's three containers as ECS receives them (containerDefinitions JSON), from settings the
-// component has checked. Pure: no Pulumi, no I/O; parts/task.ts hands it the resolved image
+// The task's containers as ECS receives them (containerDefinitions JSON), from settings the
+// component has checked: the agent, the server and the sidecar; or, for a stdio server, the agent
+// and the sidecar with the server's children inside it. Pure: no Pulumi, no I/O; parts/task.ts hands it the resolved image
 // references, ARNs and log group names. Unit-tested in test/infra-plan.test.ts.
 
 import { AGENT_PORT, CONTAINER_NAMES, CONTAINER_USER, type Timing } from "../plan.ts";
-import { type SidecarMemory, sidecarNodeOptions } from "./memory.ts";
+import { type SidecarMemory, type StdioMemory, sidecarNodeOptions } from "./memory.ts";
 import { type Readiness, sidecarEnvironment } from "./sidecar-env.ts";
 
 export interface ServerContainer {
@@ -17,6 +18,46 @@ export interface ServerContainer {
   readonly user?: string | undefined;
   readonly readonlyRootFilesystem?: boolean | undefined;
 }
+
+/** A variable of the stdio server's children, from Secrets Manager (rotated into new children). */
+export interface SecretVariable {
+  readonly name: string;
+  readonly secretArn: string;
+  readonly jsonKey?: string | undefined;
+}
+
+/**
+ * A stdio MCP server: no container of its own. The sidecar runs it as its children, one per
+ * session, on their pipes, so the server must be in the sidecar's image (build one FROM the
+ * sidecar image: examples/stdio-server/Dockerfile).
+ */
+export interface StdioServer {
+  /** The command line as argv (no shell), e.g. ["/nodejs/bin/node", "/opt/server/index.js", "stdio"]. */
+  readonly stdio: readonly string[];
+  /** The children's working directory (default: the sidecar's, /app). */
+  readonly cwd?: string | undefined;
+  /** Variables for the children (besides PATH, HOME, LANG, TZ): plain values, no secrets. */
+  readonly environment?: Readonly<Record<string, string>> | undefined;
+  readonly secretEnvironment?: readonly SecretVariable[] | undefined;
+  /** Sessions per task, a child each (default: as many as the task's memory holds, plan/memory.ts). */
+  readonly maxSessions?: number | undefined;
+  /** MiB budgeted per child (default: STDIO_CHILD_MEMORY_MIB). */
+  readonly childMemory?: number | undefined;
+  /** Children kept started ahead of need (the sidecar's --stdio-spares; default 1). */
+  readonly spares?: number | undefined;
+}
+
+/** A stdio server as the task runs it: its numbers resolved against the memory. */
+export interface StdioPlan {
+  readonly kind: "stdio";
+  readonly server: StdioServer;
+  readonly maxSessions: number;
+  readonly spares: number;
+  readonly memory: StdioMemory;
+}
+
+export const isStdioPlan = (server: object): server is StdioPlan =>
+  "kind" in server && server.kind === "stdio";
 
 export interface InjectedHeader {
   readonly header: string;
@@ -34,7 +75,8 @@ export interface TaskPlanInput {
    * default; null for an agent image without one, which the sidecar then waits for only to start.
    */
   readonly agentHealthCheckCommand?: readonly string[] | null;
-  readonly server: ServerContainer;
+  /** An HTTP server in its own container, or a stdio server run inside the sidecar's. */
+  readonly server: ServerContainer | StdioPlan;
   readonly sidecarPort: number;
   readonly metricsPort: number;
   /** The SSRF token secret: handed to the agent and the sidecar through `secrets`, never as plain env. */
@@ -72,6 +114,8 @@ export interface ContainerDefinition {
     startPeriod: number;
   };
   dependsOn?: { containerName: string; condition: "START" | "HEALTHY" }[];
+  /** An init process as PID 1 (ECS's initProcessEnabled): it reaps what the children orphan. */
+  linuxParameters?: { initProcessEnabled: boolean };
   stopTimeout?: number;
   logConfiguration: { logDriver: "awslogs"; options: Record<string, string> };
 }
@@ -91,7 +135,7 @@ function logs(group: string, region: string, prefix: string): ContainerDefinitio
   };
 }
 
-/** The three containers of the task, as ECS receives them (containerDefinitions JSON). */
+/** The containers of the task, as ECS receives them (containerDefinitions JSON). */
 export function containerDefinitions(plan: TaskPlanInput): ContainerDefinition[] {
   const token = { name: "AWS_TOKEN", valueFrom: plan.tokenSecretArn };
   const agentHealthCheck =
@@ -109,21 +153,26 @@ export function containerDefinitions(plan: TaskPlanInput): ContainerDefinition[]
     stopTimeout: plan.timing.stopTimeoutSeconds,
     logConfiguration: logs(plan.logGroups.agent, plan.region, CONTAINER_NAMES.agent),
   };
-  const serverEnv = Object.entries(plan.server.environment ?? {}).map(([name, value]) => ({ name, value }));
-  const server: ContainerDefinition = {
+  const stdio = isStdioPlan(plan.server) ? plan.server : undefined;
+  const httpServer = isStdioPlan(plan.server) ? undefined : plan.server;
+  const server: ContainerDefinition | undefined = httpServer && {
     name: CONTAINER_NAMES.server,
-    image: plan.server.image,
+    image: httpServer.image,
     essential: true,
-    ...(plan.server.user ? { user: plan.server.user } : {}),
-    readonlyRootFilesystem: plan.server.readonlyRootFilesystem ?? true,
+    ...(httpServer.user ? { user: httpServer.user } : {}),
+    readonlyRootFilesystem: httpServer.readonlyRootFilesystem ?? true,
     // No port mapping: only the sidecar, on the task's loopback, talks to the server.
-    environment: serverEnv,
-    ...(plan.server.healthCheckCommand ? { healthCheck: healthCheck(plan.server.healthCheckCommand) } : {}),
+    environment: Object.entries(httpServer.environment ?? {}).map(([name, value]) => ({ name, value })),
+    ...(httpServer.healthCheckCommand ? { healthCheck: healthCheck(httpServer.healthCheckCommand) } : {}),
     stopTimeout: plan.timing.stopTimeoutSeconds,
     logConfiguration: logs(plan.logGroups.server, plan.region, CONTAINER_NAMES.server),
   };
   const env = sidecarEnvironment({
-    ports: { server: plan.server.port, sidecar: plan.sidecarPort, metrics: plan.metricsPort },
+    ports: {
+      ...(httpServer ? { server: httpServer.port } : {}),
+      sidecar: plan.sidecarPort,
+      metrics: plan.metricsPort,
+    },
     agentPort: AGENT_PORT,
     timing: plan.timing,
     logLevel: plan.logLevel,
@@ -131,14 +180,19 @@ export function containerDefinitions(plan: TaskPlanInput): ContainerDefinition[]
     apiKeySecretArn: plan.apiKeySecretArn,
     injectHeaders: plan.injectHeaders,
     options: plan.sidecarOptions,
+    ...(stdio ? { stdio } : {}),
   });
+  // The children's plain variables sit in the container's environment, and the sidecar passes
+  // exactly those names on (--stdio-env NAME): a value may hold a comma, which a list could not.
+  const childVariables = stdio?.server.environment ?? {};
   const sidecar: ContainerDefinition = {
     name: CONTAINER_NAMES.sidecar,
     image: plan.sidecarImage,
     essential: true,
     // Its own limit inside the task's memory, so a sidecar that grew cannot starve the server; the
     // server and the agent have none: the task's memory bounds them, and their sizes are not ours.
-    memory: plan.sidecarMemory.memoryMiB,
+    // With a stdio server inside, the limit holds the children too (plan/memory.ts).
+    memory: stdio ? stdio.memory.containerMiB : plan.sidecarMemory.memoryMiB,
     memoryReservation: plan.sidecarMemory.reservationMiB,
     user: CONTAINER_USER,
     readonlyRootFilesystem: true,
@@ -147,23 +201,34 @@ export function containerDefinitions(plan: TaskPlanInput): ContainerDefinition[]
       { containerPort: plan.metricsPort, protocol: "tcp" },
     ],
     // NODE_OPTIONS sizes V8's heap under the container's limit (the image's ENTRYPOINT sets the
-    // semi-space too; a flag on the command line wins, and the two agree).
-    environment: Object.entries({ ...env, NODE_OPTIONS: sidecarNodeOptions(plan.sidecarMemory) }).map(
-      ([name, value]) => ({ name, value }),
-    ),
+    // semi-space too; a flag on the command line wins, and the two agree). The children never get
+    // it: they get only PATH, HOME, LANG, TZ and what the sidecar is told to pass.
+    environment: Object.entries({
+      ...childVariables,
+      ...env,
+      NODE_OPTIONS: sidecarNodeOptions(plan.sidecarMemory),
+    }).map(([name, value]) => ({ name, value })),
     secrets: [token],
     healthCheck: healthCheck(["/nodejs/bin/node", "/app/proxy/cli.ts", "healthcheck"]),
+    // Node as PID 1 reaps only its own children: what a stdio server's children orphan would stay
+    // zombies for the task's life. An init process (docker-init, tini) reaps them, and passes
+    // SIGTERM on to the sidecar.
+    ...(stdio ? { linuxParameters: { initProcessEnabled: true } } : {}),
     // Shutdown order is the reverse of dependsOn: ECS stops the sidecar first, while the server and
     // the agent still answer, and stops them once the sidecar has drained.
     dependsOn: [
-      {
-        containerName: CONTAINER_NAMES.server,
-        condition: plan.server.healthCheckCommand ? "HEALTHY" : "START",
-      },
+      ...(httpServer
+        ? [
+            {
+              containerName: CONTAINER_NAMES.server,
+              condition: httpServer.healthCheckCommand ? ("HEALTHY" as const) : ("START" as const),
+            },
+          ]
+        : []),
       { containerName: CONTAINER_NAMES.agent, condition: agentHealthCheck ? "HEALTHY" : "START" },
     ],
     stopTimeout: plan.timing.stopTimeoutSeconds,
     logConfiguration: logs(plan.logGroups.sidecar, plan.region, CONTAINER_NAMES.sidecar),
   };
-  return [agent, server, sidecar];
+  return server ? [agent, server, sidecar] : [agent, sidecar];
 }

@@ -46,6 +46,54 @@ export const sidecarMemoryMargin = (memoryMiB: number): number =>
 /** What the rest of the task keeps beside the sidecar's hard limit: the server and the agent. */
 export const SERVER_MIN_MEMORY_MIB = 256;
 
+// With a stdio server there is no server container: its children run in the sidecar's container
+// (a stdio server is the sidecar's child, on its pipes), so that container's limit holds the
+// sidecar's own budget (sidecarMemory, which V8's flags are sized from, as above) and the children.
+/**
+ * What the agent keeps beside the sidecar's container when the server runs inside it. An allowance,
+ * not a measurement (the real agent does not run on the machines this was written on): a Rust
+ * binary with an in-memory cache of a few secrets.
+ */
+export const AGENT_MEMORY_MIB = 64;
+/**
+ * What one stdio child is budgeted by default: about twice an idle Node server's own memory
+ * (server-everything stdio, three running: 31 MiB anonymous each, 47 MiB PSS with the node
+ * binary's pages shared between them), for what its calls allocate.
+ */
+export const STDIO_CHILD_MEMORY_MIB = 64;
+
+/** The sidecar's container with a stdio server inside: its limit, and how many children fit. */
+export interface StdioMemory {
+  /** The container's hard limit: the task's memory less the agent's. */
+  readonly containerMiB: number;
+  /** What the children may use: the container's limit less the sidecar's own (sidecarMemory). */
+  readonly childrenMiB: number;
+  readonly childMiB: number;
+  /** Children that fit: sessions and warm spares together. */
+  readonly children: number;
+}
+
+export function stdioMemoryPlan(
+  taskMemoryMiB: number,
+  sidecarMemoryMiB: number,
+  childMiB: number,
+): StdioMemory {
+  const containerMiB = taskMemoryMiB - AGENT_MEMORY_MIB;
+  const childrenMiB = containerMiB - sidecarMemoryMiB;
+  return { containerMiB, childrenMiB, childMiB, children: Math.max(0, Math.floor(childrenMiB / childMiB)) };
+}
+
+/** Whether `sessions` sessions and `spares` spares fit; each problem names its setting. */
+export function stdioMemoryProblems(memory: StdioMemory, sessions: number, spares: number): string[] {
+  if (!Number.isInteger(memory.childMiB) || memory.childMiB < 1)
+    return [`server.childMemory ${memory.childMiB} must be a whole number of MiB`];
+  const needed = (sessions + spares) * memory.childMiB;
+  if (sessions >= 1 && needed <= memory.childrenMiB) return [];
+  return [
+    `memory: the stdio server's ${sessions} sessions and ${spares} spare${spares === 1 ? "" : "s"} (one child each, server.childMemory ${memory.childMiB} MiB) need ${needed} MiB, and the sidecar's container has ${memory.childrenMiB} MiB for them (memory ${memory.containerMiB + AGENT_MEMORY_MIB} MiB less the agent's ${AGENT_MEMORY_MIB} and sidecarMemory ${memory.containerMiB - memory.childrenMiB}): raise memory, or lower server.maxSessions`,
+  ];
+}
+
 /** The sidecar container's memory, as the task definition carries it. */
 export interface SidecarMemory {
   /** The container's `memory`: the hard limit (a container that tries to use more is killed). */
@@ -97,6 +145,11 @@ export function sidecarMemoryProblems(
   memory: SidecarMemory,
   taskMemoryMiB: number,
   names: { readonly limit: string; readonly task: string } = { limit: "sidecarMemory", task: "memory" },
+  /** What the rest of the task needs: the server and the agent, or the agent alone (stdio inside). */
+  beside: { readonly what: string; readonly mib: number } = {
+    what: "the server and the agent",
+    mib: SERVER_MIN_MEMORY_MIB,
+  },
 ): string[] {
   const { memoryMiB, reservationMiB, maxOldSpaceMiB, semiSpaceMiB } = memory;
   if (!Number.isInteger(memoryMiB) || memoryMiB < 1)
@@ -122,9 +175,9 @@ export function sidecarMemoryProblems(
       `${names.limit} ${memoryMiB} MiB must be above the sidecar's memory reservation (${reservationMiB} MiB)`,
     );
   const leftMiB = taskMemoryMiB - memoryMiB;
-  if (leftMiB < SERVER_MIN_MEMORY_MIB)
+  if (leftMiB < beside.mib)
     problems.push(
-      `${names.task} ${taskMemoryMiB} MiB leaves the server and the agent ${leftMiB} MiB beside the sidecar's ${memoryMiB} MiB (${names.limit}); they need at least ${SERVER_MIN_MEMORY_MIB} MiB: raise ${names.task} or lower ${names.limit}`,
+      `${names.task} ${taskMemoryMiB} MiB leaves ${beside.what} ${leftMiB} MiB beside the sidecar's ${memoryMiB} MiB (${names.limit}); ${beside.what === "the agent" ? "it needs" : "they need"} at least ${beside.mib} MiB: raise ${names.task} or lower ${names.limit}`,
     );
   return problems;
 }

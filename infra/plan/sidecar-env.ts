@@ -3,10 +3,10 @@
 // (proxy/config.ts OPTIONS) with its own parsers, so a preview refuses what the sidecar would refuse
 // at start (it exits 2 on an invalid configuration: every task of the deployment would stop). Pure.
 
-import { InvalidValue } from "../../proxy/config/values.ts";
+import { InvalidValue, quoteCommandLine } from "../../proxy/config/values.ts";
 import { envName, OPTIONS, parseConfig, type ReadyProbeKind } from "../../proxy/config.ts";
 import type { Timing } from "../plan.ts";
-import type { InjectedHeader } from "./containers.ts";
+import type { InjectedHeader, StdioPlan } from "./containers.ts";
 
 /**
  * The options the component sets itself, each with what owns it: a stack cannot override them
@@ -32,6 +32,14 @@ export const OWNED_SIDECAR_OPTIONS: ReadonlyMap<string, string> = new Map([
     "not available in this task: no volume is shared with the server, and the task role reads only the served secrets",
   ],
   ["log-level", "set by logLevel"],
+  ["stdio", "set by server.stdio"],
+  ["stdio-command", "set by server.stdio"],
+  ["stdio-arg", "set by server.stdio"],
+  ["stdio-cwd", "set by server.cwd"],
+  ["stdio-env", "set by server.environment"],
+  ["secret-env", "set by server.secretEnvironment"],
+  ["max-sessions", "set by server.maxSessions (sized by the task's memory)"],
+  ["stdio-spares", "set by server.spares (sized by the task's memory)"],
 ]);
 
 const SPECS = new Map(OPTIONS.map((spec) => [spec.flag, spec]));
@@ -48,7 +56,10 @@ export function readiness(probe: ReadyProbeKind, probePath: string | undefined, 
 }
 
 export interface SidecarEnvInput {
-  readonly ports: { readonly server: number; readonly sidecar: number; readonly metrics: number };
+  /** `server`: the HTTP server's port on the task's loopback; none with a stdio server. */
+  readonly ports: { readonly server?: number; readonly sidecar: number; readonly metrics: number };
+  /** A stdio server run inside the sidecar's container, instead of an HTTP one. */
+  readonly stdio?: StdioPlan;
   readonly agentPort: number;
   readonly timing: Timing;
   readonly logLevel: string;
@@ -67,7 +78,6 @@ export function sidecarEnvironment(input: SidecarEnvInput): Record<string, strin
   // an owned option anyway; this keeps the wiring intact even for an unchecked caller).
   for (const [flag, value] of Object.entries(input.options)) env[envName(flag)] = value;
   Object.assign(env, {
-    MCP_SIDECAR_UPSTREAM: `http://127.0.0.1:${input.ports.server}`,
     MCP_SIDECAR_PORT: String(input.ports.sidecar),
     MCP_SIDECAR_HOST: "0.0.0.0",
     MCP_SIDECAR_METRICS_PORT: String(input.ports.metrics),
@@ -76,9 +86,13 @@ export function sidecarEnvironment(input: SidecarEnvInput): Record<string, strin
     MCP_SIDECAR_KEEP_ALIVE_TIMEOUT: `${input.timing.clientKeepAliveSeconds}s`,
     MCP_SIDECAR_SECRETS_AGENT: `http://127.0.0.1:${input.agentPort}`,
     MCP_SIDECAR_LOG_LEVEL: input.logLevel,
-    MCP_SIDECAR_READY_PROBE: input.readiness.probe,
   });
-  if (input.readiness.path !== undefined) env.MCP_SIDECAR_READY_PROBE_PATH = input.readiness.path;
+  if (input.stdio !== undefined) Object.assign(env, stdioEnvironment(input.stdio));
+  else {
+    env.MCP_SIDECAR_UPSTREAM = `http://127.0.0.1:${input.ports.server}`;
+    env.MCP_SIDECAR_READY_PROBE = input.readiness.probe;
+    if (input.readiness.path !== undefined) env.MCP_SIDECAR_READY_PROBE_PATH = input.readiness.path;
+  }
   // ARNs, not values: the sidecar fetches the values from the agent and follows their rotation.
   if (input.apiKeySecretArn) env.MCP_SIDECAR_AUTH_SECRET = input.apiKeySecretArn;
   if (input.injectHeaders.length > 0) {
@@ -86,6 +100,29 @@ export function sidecarEnvironment(input: SidecarEnvInput): Record<string, strin
       .map((h) => `${h.header}=${h.secretArn}${h.jsonKey ? `#${h.jsonKey}` : ""}`)
       .join(",");
   }
+  return env;
+}
+
+/**
+ * The stdio server's variables: its command line quoted for the sidecar's own splitter (no shell),
+ * the names of its plain variables (their values are the container's: a value may hold a comma),
+ * its secrets by ARN, and the numbers the task's memory allows.
+ */
+function stdioEnvironment(stdio: StdioPlan): Record<string, string> {
+  const { server } = stdio;
+  const env: Record<string, string> = {
+    MCP_SIDECAR_STDIO: quoteCommandLine(server.stdio),
+    MCP_SIDECAR_MAX_SESSIONS: String(stdio.maxSessions),
+    MCP_SIDECAR_STDIO_SPARES: String(stdio.spares),
+  };
+  if (server.cwd !== undefined) env.MCP_SIDECAR_STDIO_CWD = server.cwd;
+  const names = Object.keys(server.environment ?? {});
+  if (names.length > 0) env.MCP_SIDECAR_STDIO_ENV = names.join(",");
+  const secrets = server.secretEnvironment ?? [];
+  if (secrets.length > 0)
+    env.MCP_SIDECAR_SECRET_ENV = secrets
+      .map((s) => `${s.name}=${s.secretArn}${s.jsonKey ? `#${s.jsonKey}` : ""}`)
+      .join(",");
   return env;
 }
 
@@ -152,7 +189,7 @@ export interface SidecarSettings {
  */
 export function sidecarSettingsProblems(
   settings: SidecarSettings,
-  wiring: Pick<SidecarEnvInput, "ports" | "agentPort"> & { readonly timing: Timing | undefined },
+  wiring: Pick<SidecarEnvInput, "ports" | "agentPort" | "stdio"> & { readonly timing: Timing | undefined },
 ): string[] {
   const values: [key: string, flag: string, value: string | undefined][] = [
     ["mcpPath", "ready-probe-path", settings.mcpPath],
@@ -168,11 +205,14 @@ export function sidecarSettingsProblems(
   if (settings.readyProbe === "tcp" && settings.readyProbePath !== undefined)
     problems.push("readyProbePath is set but readyProbe is tcp: a TCP connect requests no path");
   problems.push(...sidecarOptionProblems(settings.sidecarOptions));
-  if (problems.length > 0 || wiring.timing === undefined || Object.keys(settings.sidecarOptions).length === 0)
-    return problems;
+  // A stdio server's command line and variables always go through the parser: it splits the one
+  // and checks the others as it will at start.
+  const nothingToCross = Object.keys(settings.sidecarOptions).length === 0 && wiring.stdio === undefined;
+  if (problems.length > 0 || wiring.timing === undefined || nothingToCross) return problems;
   const probe = settings.readyProbe as ReadyProbeKind;
-  return sidecarConfigProblems(
-    sidecarEnvironment({
+  return sidecarConfigProblems({
+    ...wiring.stdio?.server.environment,
+    ...sidecarEnvironment({
       ...wiring,
       timing: wiring.timing,
       logLevel: settings.logLevel,
@@ -181,5 +221,5 @@ export function sidecarSettingsProblems(
       injectHeaders: [],
       options: settings.sidecarOptions,
     }),
-  );
+  });
 }

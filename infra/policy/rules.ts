@@ -3,7 +3,7 @@
 // (constructing a PolicyPack starts a gRPC server; only infra/policy/index.ts does that).
 
 import type { ResourceValidationPolicy } from "@pulumi/policy";
-import { sidecarMemoryProblems, v8HeapFlags } from "../plan/memory.ts";
+import { AGENT_MEMORY_MIB, sidecarMemoryProblems, v8HeapFlags } from "../plan/memory.ts";
 import { describePlainSecret, plainEnvironmentSecret } from "../plan/plain-env.ts";
 import { CACHE_TAG, FARGATE_MAX_STOP_TIMEOUT_SECONDS, STOP_MARGIN_SECONDS } from "../plan.ts";
 
@@ -144,15 +144,16 @@ export const coherentDrain: ResourceValidationPolicy = {
 export const boundedSidecarMemory: ResourceValidationPolicy = {
   name: "mcp-sidecar-bounded-sidecar-memory",
   description:
-    "The sidecar's container has a hard memory limit and a reservation, V8 heap limits (NODE_OPTIONS) that fit under the limit, and leaves the rest of the task's memory to the server and the agent.",
+    "The sidecar's container has a hard memory limit and a reservation, V8 heap limits (NODE_OPTIONS) that fit under the limit, and leaves the rest of the task's memory to the server and the agent (to the agent alone when a stdio server runs inside it).",
   enforcementLevel: "mandatory",
   validateResource: (args, reportViolation) => {
     if (args.type !== TASK_DEFINITION) return;
     const taskMemory = Number(args.props.memory);
     for (const container of containersOf(args.props)) {
       const env = new Map((container.environment ?? []).map((e) => [e.name, e.value]));
-      // The sidecar's one required option: this container runs the sidecar.
-      if (!env.has("MCP_SIDECAR_UPSTREAM")) continue;
+      // The sidecar's one required option (an upstream or a stdio server): this container runs it.
+      const stdio = env.has("MCP_SIDECAR_STDIO");
+      if (!env.has("MCP_SIDECAR_UPSTREAM") && !stdio) continue;
       const name = container.name ?? "?";
       const { memory, memoryReservation } = container;
       if (memory === undefined || memoryReservation === undefined) {
@@ -172,6 +173,8 @@ export const boundedSidecarMemory: ResourceValidationPolicy = {
         { memoryMiB: memory, reservationMiB: memoryReservation, maxOldSpaceMiB: oldSpaceMiB, semiSpaceMiB },
         Number.isFinite(taskMemory) ? taskMemory : Number.POSITIVE_INFINITY,
         { limit: "memory", task: "the task's memory" },
+        // A stdio server's children live inside this container: beside it, only the agent.
+        stdio ? { what: "the agent", mib: AGENT_MEMORY_MIB } : undefined,
       );
       for (const problem of problems) reportViolation(`container ${name}: ${problem}`);
     }

@@ -175,6 +175,11 @@ export function parseCommandLine(raw: string): string[] {
   return words;
 }
 
+/** The inverse of parseCommandLine: argv as one string it splits back into the same words. */
+export function quoteCommandLine(argv: readonly string[]): string {
+  return argv.map((word) => `'${word.replaceAll("'", "'\\''")}'`).join(" ");
+}
+
 export interface EnvSetting {
   readonly name: string;
   /** undefined: copied from the sidecar's own environment. */

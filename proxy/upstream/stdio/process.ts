@@ -3,11 +3,28 @@
 // bounded info lines, stopped as a whole group with the SDK stdio client's escalation.
 
 import { type ChildProcess, spawn } from "node:child_process";
+import { writeFileSync } from "node:fs";
 import type { ReadBuffer } from "@modelcontextprotocol/sdk/shared/stdio.js";
 import type { JSONRPCMessage } from "@modelcontextprotocol/sdk/types.js";
 import type { StdioSdk } from "./sdk.ts";
 import type { ChildLink } from "./session.ts";
 import type { StderrLog } from "./stderr-log.ts";
+
+/**
+ * A child's OOM score adjustment (-1000..1000; raising one's own or a child's needs no privilege).
+ * In a container that holds the sidecar and its children under one memory limit, the kernel's OOM
+ * killer then ends a child (one session, its calls answered at once) before the sidecar (every
+ * session, and the task). Inherited by what the child starts.
+ */
+export const CHILD_OOM_SCORE_ADJ = 500;
+
+function preferForOomKill(pid: number): void {
+  try {
+    writeFileSync(`/proc/${pid}/oom_score_adj`, String(CHILD_OOM_SCORE_ADJ));
+  } catch {
+    // Not Linux, or no /proc: the kernel's own choice stands.
+  }
+}
 
 export interface ProcessSpec {
   readonly commandLine: readonly string[];
@@ -73,7 +90,10 @@ export class StdioProcess implements ChildLink {
       if (this.#child.pid === undefined) this.#finish(null, null, spawnError, resolve);
     });
     this.#child.once("exit", (code, signal) => this.#finish(code, signal, spawnError, resolve));
-    if (this.#child.pid !== undefined) hooks.groups?.add(this.#child.pid);
+    if (this.#child.pid !== undefined) {
+      hooks.groups?.add(this.#child.pid);
+      preferForOomKill(this.#child.pid);
+    }
     this.#child.stdout?.on("data", (chunk: Buffer) => this.#onStdout(chunk));
     this.#child.stderr?.setEncoding("utf8").on("data", (text: string) => hooks.stderr.write(text));
     // A child that stops reading its stdin must not crash the sidecar with EPIPE.

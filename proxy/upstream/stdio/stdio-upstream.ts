@@ -78,6 +78,21 @@ function legacySessionIdOf(target: string | undefined): string | undefined {
   return new URL(target, "http://sidecar.invalid").searchParams.get("sessionId") ?? undefined;
 }
 
+/**
+ * A GET that opens a legacy HTTP+SSE session: an event stream asked for with no session. A
+ * Streamable HTTP client sends MCP-Protocol-Version (2025-06-18 on) on every request after its
+ * initialize, and its GET without a session (its stream reconnecting after a DELETE, when the SDK
+ * client has dropped the id) gets the SDK's 400, not a new session and child; a 2024-11-05 client
+ * never sends that header.
+ */
+function isLegacyStreamRequest(req: IncomingMessage, accept: string | undefined): boolean {
+  return (
+    req.method === "GET" &&
+    accept?.includes("text/event-stream") === true &&
+    req.headers["mcp-protocol-version"] === undefined
+  );
+}
+
 function isInitialize(body: unknown): boolean {
   const messages = Array.isArray(body) ? body : [body];
   return messages.some(
@@ -197,7 +212,7 @@ export class StdioUpstream implements Upstream {
     } else if (req.method === "POST" && isInitialize(parsed)) {
       session = this.#newSession(exchange, await this.#sdk);
       if (session === undefined) return;
-    } else if (req.method === "GET" && head.accept?.includes("text/event-stream")) {
+    } else if (isLegacyStreamRequest(req, head.accept)) {
       // Legacy HTTP+SSE (2024-11-05): this GET is the session; its POSTs go to the same path.
       const legacy: LegacyStream = { stream: res, endpoint: pathOf(req.url ?? "/") };
       session = this.#newSession(exchange, await this.#sdk, legacy);
