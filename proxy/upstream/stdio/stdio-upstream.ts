@@ -6,7 +6,7 @@
 // transports joined to its child (session.ts).
 
 import { randomUUID } from "node:crypto";
-import type { IncomingMessage, ServerResponse } from "node:http";
+import type { ServerResponse } from "node:http";
 import type { SidecarConfig } from "../../config.ts";
 import { SIDECAR_ERRORS, type SidecarErrorSpec } from "../../errors.ts";
 import { writeSidecarError } from "../../http/answers.ts";
@@ -20,6 +20,7 @@ import type { CheckResult } from "../../lifecycle/readiness.ts";
 import { describeJsonRpc } from "../../protocol/jsonrpc.ts";
 import type { AdmittedRequest, ExchangeObserver, InFlightExchange, Upstream } from "../upstream.ts";
 import { StdioExchange } from "./exchange.ts";
+import { isInitialize, isLegacyStreamRequest, legacySessionIdOf, readWhole } from "./requests.ts";
 import { loadStdioSdk, type StdioSdk } from "./sdk.ts";
 import { type ChildLink, type LegacyStream, type SessionEnd, StdioSession } from "./session.ts";
 import { SparePool } from "./spares.ts";
@@ -56,48 +57,6 @@ export interface StdioUpstreamOptions {
   /** The --secret-env generation: bumped on a rotation (0 without secrets). */
   readonly envGeneration?: () => number;
   readonly now?: () => number;
-}
-
-/** Reads a whole request body, up to `limit` bytes; undefined when it is larger. */
-function readWhole(req: IncomingMessage, limit: number): Promise<Buffer | undefined> {
-  return new Promise((resolve, reject) => {
-    const chunks: Buffer[] = [];
-    let size = 0;
-    req.on("data", (chunk: Buffer) => {
-      size += chunk.length;
-      if (size <= limit) chunks.push(chunk);
-    });
-    req.once("end", () => resolve(size > limit ? undefined : Buffer.concat(chunks)));
-    req.once("error", reject);
-  });
-}
-
-/** The session a legacy HTTP+SSE POST names in its query (`?sessionId=`, as the endpoint event said). */
-function legacySessionIdOf(target: string | undefined): string | undefined {
-  if (target === undefined || !target.includes("sessionId=")) return undefined;
-  return new URL(target, "http://sidecar.invalid").searchParams.get("sessionId") ?? undefined;
-}
-
-/**
- * A GET that opens a legacy HTTP+SSE session: an event stream asked for with no session. A
- * Streamable HTTP client sends MCP-Protocol-Version (2025-06-18 on) on every request after its
- * initialize, and its GET without a session (its stream reconnecting after a DELETE, when the SDK
- * client has dropped the id) gets the SDK's 400, not a new session and child; a 2024-11-05 client
- * never sends that header.
- */
-function isLegacyStreamRequest(req: IncomingMessage, accept: string | undefined): boolean {
-  return (
-    req.method === "GET" &&
-    accept?.includes("text/event-stream") === true &&
-    req.headers["mcp-protocol-version"] === undefined
-  );
-}
-
-function isInitialize(body: unknown): boolean {
-  const messages = Array.isArray(body) ? body : [body];
-  return messages.some(
-    (m) => typeof m === "object" && m !== null && (m as { method?: unknown }).method === "initialize",
-  );
 }
 
 export class StdioUpstream implements Upstream {

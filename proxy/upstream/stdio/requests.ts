@@ -1,0 +1,47 @@
+// How the stdio upstream reads a request: its whole body (a child takes JSON-RPC messages, not
+// streams), and what it asks for: a new session (an initialize, or a legacy HTTP+SSE stream) or the
+// legacy session its query names.
+
+import type { IncomingMessage } from "node:http";
+
+/** Reads a whole request body, up to `limit` bytes; undefined when it is larger. */
+export function readWhole(req: IncomingMessage, limit: number): Promise<Buffer | undefined> {
+  return new Promise((resolve, reject) => {
+    const chunks: Buffer[] = [];
+    let size = 0;
+    req.on("data", (chunk: Buffer) => {
+      size += chunk.length;
+      if (size <= limit) chunks.push(chunk);
+    });
+    req.once("end", () => resolve(size > limit ? undefined : Buffer.concat(chunks)));
+    req.once("error", reject);
+  });
+}
+
+/** The session a legacy HTTP+SSE POST names in its query (`?sessionId=`, as the endpoint event said). */
+export function legacySessionIdOf(target: string | undefined): string | undefined {
+  if (target === undefined || !target.includes("sessionId=")) return undefined;
+  return new URL(target, "http://sidecar.invalid").searchParams.get("sessionId") ?? undefined;
+}
+
+/**
+ * A GET that opens a legacy HTTP+SSE session: an event stream asked for with no session. A
+ * Streamable HTTP client sends MCP-Protocol-Version (2025-06-18 on) on every request after its
+ * initialize, and its GET without a session (its stream reconnecting after a DELETE, when the SDK
+ * client has dropped the id) gets the SDK's 400, not a new session and child; a 2024-11-05 client
+ * never sends that header.
+ */
+export function isLegacyStreamRequest(req: IncomingMessage, accept: string | undefined): boolean {
+  return (
+    req.method === "GET" &&
+    accept?.includes("text/event-stream") === true &&
+    req.headers["mcp-protocol-version"] === undefined
+  );
+}
+
+export function isInitialize(body: unknown): boolean {
+  const messages = Array.isArray(body) ? body : [body];
+  return messages.some(
+    (m) => typeof m === "object" && m !== null && (m as { method?: unknown }).method === "initialize",
+  );
+}
