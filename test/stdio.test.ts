@@ -389,7 +389,11 @@ describe("--secret-env and rotation", () => {
           }
           reinitialized++;
           await client.close().catch(() => {});
-          ({ client } = await connect(sidecar.url));
+          // A new session must connect at once, a rotation under way or not.
+          ({ client } = await connect(sidecar.url).catch(() => {
+            failures++;
+            return { client };
+          }));
         }
       }
       await client.close();
@@ -409,6 +413,61 @@ describe("--secret-env and rotation", () => {
     const fresh = await connect(sidecar.url);
     expect(await keyOf(fresh.client)).toBe("s3cr3t-second");
     await fresh.client.close();
+  });
+
+  it("rolls a session only once its client is past the handshake, so the client's connect never meets the 404", async () => {
+    const agent = await startEmulator(
+      { "mcp/upstream": "s3cr3t-first" },
+      { cache: { ttlMs: 100, size: 1000, ignoreTransientErrors: true } },
+    );
+    const sidecar = await startSidecarProcess(
+      [
+        "--stdio",
+        TEST_SERVER,
+        "--secret-env",
+        "UPSTREAM_KEY=mcp/upstream",
+        "--secrets-agent",
+        agent.url.origin,
+      ],
+      { AWS_TOKEN: AGENT_TOKEN, MCP_SIDECAR_REFRESH_INTERVAL: "200ms" },
+    );
+    await expect.poll(() => send(new URL("/ready", sidecar.url)).then((r) => r.status)).toBe(200);
+    const witness = await connect(sidecar.url);
+    // A client between its initialize answer and its notifications/initialized.
+    const mcp = new URL("/mcp", sidecar.url);
+    const init = await send(mcp, {
+      method: "POST",
+      headers: { "content-type": "application/json", accept: ACCEPT },
+      body: initializeBody("between"),
+    });
+    const session = String(init.headers["mcp-session-id"]);
+    agent.rotate("mcp/upstream", "s3cr3t-second");
+    // The witness, settled and idle, is rolled at the first tick after the rotation is seen; every
+    // session is looked at in that same tick.
+    await expect
+      .poll(() => metric(sidecar.url, 'mcp_sidecar_stdio_sessions_ended_total{reason="rolled"}'), {
+        timeout: 10_000,
+      })
+      .toBe(1);
+    await expect(witness.client.listTools()).rejects.toThrow(/404|Session not found/);
+    const initialized = await send(mcp, {
+      method: "POST",
+      headers: {
+        "content-type": "application/json",
+        accept: ACCEPT,
+        "mcp-session-id": session,
+        "mcp-protocol-version": "2025-11-25",
+      },
+      body: '{"jsonrpc":"2.0","method":"notifications/initialized"}',
+    });
+    expect(initialized.status).toBe(202);
+    // Past its handshake now, with no call in flight: it is rolled in turn.
+    await expect
+      .poll(() => metric(sidecar.url, 'mcp_sidecar_stdio_sessions_ended_total{reason="rolled"}'), {
+        timeout: 10_000,
+      })
+      .toBe(2);
+    await witness.client.close();
   });
 
   it("--roll-on-rotation=false keeps the children until their sessions end", async () => {

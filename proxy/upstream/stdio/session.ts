@@ -82,6 +82,8 @@ export class StdioSession {
   #stopped: Promise<unknown> | undefined;
   /** Called once no request of this session awaits its answer. */
   #whenAnswered: (() => void) | undefined;
+  /** The client has sent something after its initialize (its `notifications/initialized`, a call). */
+  #handshakeDone = false;
   /** When a message last went to the client (the legacy stream's keepalives fill the silences). */
   #lastSent = 0;
 
@@ -144,6 +146,16 @@ export class StdioSession {
    */
   get inFlight(): number {
     return this.#pending.size + this.#openPosts;
+  }
+
+  /**
+   * Whether the client is past its handshake. A session retired between its initialize answer and
+   * the client's `notifications/initialized` would fail the client's connect itself (the SDK client
+   * throws on that 404); retired after it, the client's next call gets the 404 and it
+   * re-initializes, as the spec asks.
+   */
+  get handshakeDone(): boolean {
+    return this.#handshakeDone;
   }
 
   /** Time since the last request, or the last message either way. */
@@ -211,6 +223,7 @@ export class StdioSession {
 
   #fromClient(message: JSONRPCMessage): void {
     this.#lastActivity = this.#options.now();
+    if (!("method" in message) || message.method !== "initialize") this.#handshakeDone = true;
     if (isRequest(message)) {
       this.#pending.set(key(message.id), message.id);
       const token = (message.params as { _meta?: { progressToken?: unknown } } | undefined)?._meta

@@ -268,8 +268,8 @@ export class StdioUpstream implements Upstream {
       const state = this.#generations.get(session);
       if (!this.#config.rollOnRotation || state === undefined || state.generation === generation) continue;
       state.rollingSince ??= now;
-      if (session.inFlight === 0 || now - state.rollingSince >= this.#config.drainTimeoutMs)
-        void session.end("rolled");
+      const between = session.inFlight === 0 && session.handshakeDone;
+      if (between || now - state.rollingSince >= this.#config.drainTimeoutMs) void session.end("rolled");
     }
     this.#spares?.refill();
   }
