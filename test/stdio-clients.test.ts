@@ -1,6 +1,6 @@
-// Clients nobody here wrote through the stdio upstream: the Inspector CLI and the SDK 2.x client,
-// against server-everything (stdio) run by the sidecar CLI. Each sees the server's own tools and
-// answers, and each session has its own child.
+// Clients nobody here wrote through the stdio upstream: the Inspector CLI (Streamable HTTP and
+// legacy SSE) and the SDK 2.x client, against server-everything (stdio) run by the sidecar CLI.
+// Each sees the server's own tools and answers, and each session has its own child.
 
 import { execFile } from "node:child_process";
 import { promisify } from "node:util";
@@ -37,6 +37,26 @@ describe("clients through --stdio (server-everything)", () => {
     ).toEqual({ content: [{ type: "text", text: "Echo: inspected" }] });
     const metrics = await send(new URL("/metrics", sidecar.url));
     expect(metrics.text).toMatch(/^mcp_sidecar_stdio_children_started_total 2$/m);
+  });
+
+  it("the Inspector CLI over the legacy HTTP+SSE transport (--transport sse)", async () => {
+    const sidecar = await startSidecarProcess(["--stdio", EVERYTHING, "--stdio-spares", "0"]);
+    const { stdout } = await run(
+      process.execPath,
+      [
+        INSPECTOR,
+        "--cli",
+        new URL("/sse", sidecar.url).href,
+        "--transport",
+        "sse",
+        "--method",
+        "tools/call",
+      ].concat(["--tool-name", "get-sum", "--tool-arg", "a=20", "--tool-arg", "b=22"]),
+      { cwd: ROOT },
+    );
+    expect(JSON.parse(stdout)).toEqual({ content: [{ type: "text", text: "The sum of 20 and 22 is 42." }] });
+    const metrics = await send(new URL("/metrics", sidecar.url));
+    expect(metrics.text).toMatch(/^mcp_sidecar_stdio_children_started_total 1$/m);
   });
 
   it("the SDK 2.x client negotiates a 2025-11-25 session and calls tools", async () => {
