@@ -10,7 +10,7 @@ import {
 } from "@modelcontextprotocol/client";
 import { afterAll, describe, expect, it } from "vitest";
 import { send } from "./helpers/client.ts";
-import { ROOT, startSidecarProcess, stopAllProcesses } from "./helpers/processes.ts";
+import { jsonLine, ROOT, startSidecarProcess, stopAllProcesses } from "./helpers/processes.ts";
 
 const run = promisify(execFile);
 const EVERYTHING = `${process.execPath} ${ROOT}node_modules/@modelcontextprotocol/server-everything/dist/index.js stdio`;
@@ -59,9 +59,12 @@ describe("clients through --stdio (server-everything)", () => {
     expect(metrics.text).toMatch(/^mcp_sidecar_stdio_children_started_total 1$/m);
   });
 
-  it("the SDK 2.x client negotiates a 2025-11-25 session and calls tools", async () => {
+  it.each([
+    ["by default (legacy mode)", {}],
+    ["probing for 2026-07-28 first (auto mode), then falling back", { versionNegotiation: { mode: "auto" } }],
+  ] as const)("the SDK 2.x client %s gets a 2025-11-25 session and calls tools", async (_, options) => {
     const sidecar = await startSidecarProcess(["--stdio", EVERYTHING]);
-    const client = new Sdk2Client({ name: "sdk2-via-stdio", version: "1.0.0" });
+    const client = new Sdk2Client({ name: "sdk2-via-stdio", version: "1.0.0" }, options);
     const transport = new Sdk2Transport(new URL("/mcp", sidecar.url));
     await client.connect(transport);
     expect(transport.sessionId).toMatch(/\S/);
@@ -69,6 +72,12 @@ describe("clients through --stdio (server-everything)", () => {
     expect((await client.listTools()).tools.map((tool) => tool.name)).toContain("get-sum");
     const sum = await client.callTool({ name: "get-sum", arguments: { a: 2, b: 3 } });
     expect(sum.content).toEqual([{ type: "text", text: "The sum of 2 and 3 is 5." }]);
+    // In auto mode the probe came first, and the sidecar's 400 sent the client to initialize.
+    const logged = (method: string) =>
+      sidecar.proc.lines.map(jsonLine).filter((line) => line?.mcpMethod === method);
+    await expect.poll(() => logged("tools/call").length).toBe(1);
+    const probes = logged("server/discover");
+    expect(probes.map((line) => line?.status)).toEqual("versionNegotiation" in options ? [400] : []);
     await transport.terminateSession();
     await client.close();
   });
