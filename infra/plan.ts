@@ -261,7 +261,8 @@ export function serviceProblems(shape: ServiceShape): string[] {
       },
       agentPort: AGENT_PORT,
       ...(stdio ? { stdio: stdio.plan } : {}),
-      timing,
+      // A stdio server's own problems are named above; the whole-environment check would repeat them.
+      timing: stdio !== undefined && stdio.problems.length > 0 ? undefined : timing,
     }),
   );
   return problems;

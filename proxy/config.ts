@@ -64,6 +64,7 @@ export interface SidecarConfig {
   readonly maxSessions: number;
   readonly stdioStopGraceMs: number;
   readonly stdioSpares: number;
+  readonly stdioPool: number;
   readonly rollOnRotation: boolean;
   /**
    * The stdio children's command line (--stdio, or --stdio-command with --stdio-arg) and the values
@@ -214,7 +215,9 @@ export function parseConfig(
 const CHILD_BASE_ENV = ["PATH", "HOME", "LANG", "TZ"] as const;
 
 /** The sidecar's own variables, never handed to a child: its agent token above all. */
-const SIDECAR_ONLY_ENV = /^(AWS_TOKEN|AWS_SESSION_TOKEN|AWS_CONTAINER_AUTHORIZATION_TOKEN|MCP_SIDECAR_.*)$/;
+/** The sidecar's own variables: never a child's. */
+export const SIDECAR_ONLY_ENV =
+  /^(AWS_TOKEN|AWS_SESSION_TOKEN|AWS_CONTAINER_AUTHORIZATION_TOKEN|MCP_SIDECAR_.*)$/;
 
 function crossCheck(config: SidecarConfig): string[] {
   const errors: string[] = [];

@@ -71,12 +71,14 @@ describe("a stdio server on Fargate (infra/examples/stdio-server.ts)", async () 
   });
 
   it("sizes sessions by memory: the container holds the sidecar and a child per session and spare, beside the agent", () => {
-    // 2048 MiB task: the container gets all but the agent's, the children all but the sidecar's 256.
+    // 2048 MiB task: the container gets all but the agent's, the children all but the sidecar's
+    // 256, and the sessions what the spare and the stateless pool's two leave.
     const containerMiB = 2048 - AGENT_MEMORY_MIB;
     const children = Math.floor((containerMiB - 256) / STDIO_CHILD_MEMORY_MIB);
     expect(sidecar?.memory).toBe(containerMiB);
-    expect(env.MCP_SIDECAR_MAX_SESSIONS).toBe(String(children - 1));
+    expect(env.MCP_SIDECAR_MAX_SESSIONS).toBe(String(children - 1 - 2));
     expect(env.MCP_SIDECAR_STDIO_SPARES).toBe("1");
+    expect(env.MCP_SIDECAR_STDIO_POOL).toBe("2");
     // V8 is still sized from the sidecar's own 256 MiB, not the container's limit.
     expect(env.NODE_OPTIONS).toBe("--max-old-space-size=120 --max-semi-space-size=8");
   });
@@ -124,8 +126,10 @@ describe("a stdio server on Fargate (infra/examples/stdio-server.ts)", async () 
       "server.environment: NODE_OPTIONS is the sidecar's own variable in its container, never a child's",
     );
     expect(String(error)).toContain("server.environment: MCP_SIDECAR_PORT is the sidecar's own variable");
+    // Each problem once, under the setting at fault (not again as the sidecar's parser's).
+    expect(String(error)).not.toContain("sidecarOptions");
     expect(String(error)).toMatch(
-      /memory: the stdio server's 100 sessions and 1 spare \(one child each, server.childMemory 64 MiB\) need 6464 MiB, and the sidecar's container has 704 MiB for them/,
+      /memory: the stdio server's 100 sessions and 3 other children \(server.spares and server.pool; one child each, server.childMemory 64 MiB\) need 6592 MiB, and the sidecar's container has 704 MiB for them .*: raise memory, or lower sidecarMemory, server.childMemory, server.spares, server.pool or server.maxSessions$/,
     );
   });
 });
@@ -136,22 +140,24 @@ describe("stdioPlan (pure)", () => {
   it("fits as many sessions as the memory holds, less the spares; a given number must fit", () => {
     const { plan, problems } = stdioPlan(server, 1024, 256);
     expect(problems).toEqual([]);
-    // 1024 - 64 (agent) - 256 (sidecar) = 704 MiB: 11 children of 64 MiB, one a spare.
+    // 1024 - 64 (agent) - 256 (sidecar) = 704 MiB: 11 children of 64 MiB, one a spare, two the pool.
     expect(plan).toMatchObject({
-      maxSessions: 10,
+      maxSessions: 8,
+      pool: 2,
       spares: 1,
       memory: { containerMiB: 960, childrenMiB: 704 },
     });
-    expect(stdioPlan({ ...server, spares: 3 }, 1024, 256).plan.maxSessions).toBe(8);
-    expect(stdioPlan({ ...server, childMemory: 128 }, 1024, 256).plan.maxSessions).toBe(4);
+    expect(stdioPlan({ ...server, spares: 3 }, 1024, 256).plan.maxSessions).toBe(6);
+    expect(stdioPlan({ ...server, pool: 0 }, 1024, 256).plan.maxSessions).toBe(10);
+    expect(stdioPlan({ ...server, childMemory: 128 }, 1024, 256).plan.maxSessions).toBe(2);
     expect(stdioPlan({ ...server, maxSessions: 11 }, 1024, 256).problems).toEqual([
       expect.stringMatching(
-        /^memory: the stdio server's 11 sessions and 1 spare .* need 768 MiB, and the sidecar's container has 704 MiB/,
+        /^memory: the stdio server's 11 sessions and 3 other children .* need 896 MiB, and the sidecar's container has 704 MiB/,
       ),
     ]);
     // Too small for even one session.
     expect(stdioPlan(server, 512, 400).problems).toEqual([
-      expect.stringMatching(/^memory: the stdio server's 0 sessions and 1 spare/),
+      expect.stringMatching(/^memory: the stdio server's 0 sessions and 3 other children/),
     ]);
   });
 

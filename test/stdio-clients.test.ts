@@ -11,16 +11,18 @@ import {
 import { afterAll, describe, expect, it } from "vitest";
 import { send } from "./helpers/client.ts";
 import { jsonLine, ROOT, startSidecarProcess, stopAllProcesses } from "./helpers/processes.ts";
+import { EVERYTHING } from "./helpers/stdio.ts";
 
 const run = promisify(execFile);
-const EVERYTHING = `${process.execPath} ${ROOT}node_modules/@modelcontextprotocol/server-everything/dist/index.js stdio`;
+/** Sessions only: a child per client (no spare, no stateless pool), to count them. */
+const SESSIONS_ONLY = ["--stdio", EVERYTHING, "--stdio-spares", "0", "--stdio-pool", "0"];
 const INSPECTOR = `${ROOT}node_modules/@modelcontextprotocol/inspector/clients/launcher/build/index.js`;
 
 afterAll(stopAllProcesses);
 
 describe("clients through --stdio (server-everything)", () => {
   it("the Inspector CLI lists and calls tools, one child per invocation", async () => {
-    const sidecar = await startSidecarProcess(["--stdio", EVERYTHING, "--stdio-spares", "0"]);
+    const sidecar = await startSidecarProcess(SESSIONS_ONLY);
     const url = new URL("/mcp", sidecar.url).href;
     const cli = async (...args: string[]) =>
       JSON.parse(
@@ -40,7 +42,7 @@ describe("clients through --stdio (server-everything)", () => {
   });
 
   it("the Inspector CLI over the legacy HTTP+SSE transport (--transport sse)", async () => {
-    const sidecar = await startSidecarProcess(["--stdio", EVERYTHING, "--stdio-spares", "0"]);
+    const sidecar = await startSidecarProcess(SESSIONS_ONLY);
     const { stdout } = await run(
       process.execPath,
       [
@@ -59,12 +61,10 @@ describe("clients through --stdio (server-everything)", () => {
     expect(metrics.text).toMatch(/^mcp_sidecar_stdio_children_started_total 1$/m);
   });
 
-  it.each([
-    ["by default (legacy mode)", {}],
-    ["probing for 2026-07-28 first (auto mode), then falling back", { versionNegotiation: { mode: "auto" } }],
-  ] as const)("the SDK 2.x client %s gets a 2025-11-25 session and calls tools", async (_, options) => {
+  // In auto mode it negotiates 2026-07-28 with the stateless pool instead: test/stdio-stateless.test.ts.
+  it("the SDK 2.x client by default (its legacy mode) gets a 2025-11-25 session and calls tools", async () => {
     const sidecar = await startSidecarProcess(["--stdio", EVERYTHING]);
-    const client = new Sdk2Client({ name: "sdk2-via-stdio", version: "1.0.0" }, options);
+    const client = new Sdk2Client({ name: "sdk2-via-stdio", version: "1.0.0" });
     const transport = new Sdk2Transport(new URL("/mcp", sidecar.url));
     await client.connect(transport);
     expect(transport.sessionId).toMatch(/\S/);
@@ -72,12 +72,11 @@ describe("clients through --stdio (server-everything)", () => {
     expect((await client.listTools()).tools.map((tool) => tool.name)).toContain("get-sum");
     const sum = await client.callTool({ name: "get-sum", arguments: { a: 2, b: 3 } });
     expect(sum.content).toEqual([{ type: "text", text: "The sum of 2 and 3 is 5." }]);
-    // In auto mode the probe came first, and the sidecar's 400 sent the client to initialize.
+    // No probe: the plain 2025 sequence.
     const logged = (method: string) =>
       sidecar.proc.lines.map(jsonLine).filter((line) => line?.mcpMethod === method);
     await expect.poll(() => logged("tools/call").length).toBe(1);
-    const probes = logged("server/discover");
-    expect(probes.map((line) => line?.status)).toEqual("versionNegotiation" in options ? [400] : []);
+    expect(logged("server/discover")).toEqual([]);
     await transport.terminateSession();
     await client.close();
   });

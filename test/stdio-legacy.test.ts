@@ -8,16 +8,10 @@ import { Agent } from "undici";
 import { afterEach, describe, expect, it } from "vitest";
 import { shortHash } from "../proxy/telemetry/short-hash.ts";
 import { openStream, send } from "./helpers/client.ts";
-import { jsonLine, ROOT, startSidecarProcess, stopAllProcesses } from "./helpers/processes.ts";
+import { jsonLine, startSidecarProcess, stopAllProcesses } from "./helpers/processes.ts";
+import { EVERYTHING, TEST_SERVER, textOf } from "./helpers/stdio.ts";
 
 afterEach(stopAllProcesses);
-
-const NODE = process.execPath;
-const TEST_SERVER = `${NODE} ${ROOT}test/peers/stdio-test-server.ts`;
-const EVERYTHING = `${NODE} ${ROOT}node_modules/@modelcontextprotocol/server-everything/dist/index.js stdio`;
-
-type Text = { content: { text: string }[] };
-const textOf = (result: unknown) => (result as Text).content[0]?.text ?? "";
 
 /** The endpoint a legacy stream's first event names. */
 const endpointOf = (text: string) => /event: endpoint\ndata: (\S+)/.exec(text)?.[1];

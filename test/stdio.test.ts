@@ -10,21 +10,15 @@ import { childPids } from "../bench/lib.ts";
 import { CHILD_OOM_SCORE_ADJ } from "../proxy/upstream/stdio/process.ts";
 import { initializeBody, send } from "./helpers/client.ts";
 import { AGENT_TOKEN, startEmulator, stopAllEmulators } from "./helpers/emulator.ts";
-import { jsonLine, ROOT, type Started, startSidecarProcess, stopAllProcesses } from "./helpers/processes.ts";
+import { jsonLine, type Started, startSidecarProcess, stopAllProcesses } from "./helpers/processes.ts";
+import { EVERYTHING, MEMORY, TEST_SERVER, textOf } from "./helpers/stdio.ts";
 
 afterEach(async () => {
   await stopAllProcesses();
   await stopAllEmulators();
 });
 
-const NODE = process.execPath;
-const TEST_SERVER = `${NODE} ${ROOT}test/peers/stdio-test-server.ts`;
-const EVERYTHING = `${NODE} ${ROOT}node_modules/@modelcontextprotocol/server-everything/dist/index.js stdio`;
-const MEMORY = `${NODE} ${ROOT}node_modules/@modelcontextprotocol/server-memory/dist/index.js`;
 const ACCEPT = "application/json, text/event-stream";
-
-type Text = { content: { text: string }[] };
-const textOf = (result: unknown) => (result as Text).content[0]?.text ?? "";
 
 async function connect(url: URL): Promise<{ client: Client; transport: StreamableHTTPClientTransport }> {
   const client = new Client({ name: "stdio-test", version: "1.0.0" });
@@ -177,11 +171,14 @@ describe("--stdio when children misbehave", () => {
     });
     expect(first.text).toContain("MCP_SIDECAR_STDIO_START_FAILED");
     expect(first.text).toContain("stdio-test-server.ts --fail-at-start exited with code 3");
+    // Its stderr is in the log (below), never in what a client or /ready is told.
+    expect(first.text).not.toContain("failing at start, as asked");
     const ready = await send(new URL("/ready", sidecar.url));
     expect(ready.status).toBe(503);
     expect(ready.json()).toMatchObject({
       reasons: [expect.stringContaining("stdio: children cannot be started")],
     });
+    expect(ready.text).not.toContain("failing at start, as asked");
     const again = await send(new URL("/mcp", sidecar.url), {
       method: "POST",
       headers: { "content-type": "application/json", accept: ACCEPT },
@@ -193,6 +190,8 @@ describe("--stdio when children misbehave", () => {
       id: 1,
       error: { data: { code: "MCP_SIDECAR_STDIO_START_FAILED" } },
     });
+    const exited = await sidecar.proc.waitForLine((l) => jsonLine(l)?.msg === "stdio server exited");
+    expect(jsonLine(exited)?.detail).toContain("failing at start, as asked");
   });
 
   it("a command that does not exist: a clear error naming it", async () => {
@@ -222,6 +221,33 @@ describe("--stdio when children misbehave", () => {
     });
     expect(next.status).toBe(404);
     expect(await metric(sidecar.url, 'mcp_sidecar_stdio_sessions_ended_total{reason="idle"}')).toBe(1);
+    await client.close();
+  });
+
+  it("an initialize the SDK refuses (no Accept for SSE) gives its child and its place back at once", async () => {
+    const sidecar = await startSidecarProcess([
+      "--stdio",
+      TEST_SERVER,
+      "--max-sessions",
+      "1",
+      "--stdio-spares",
+      "0",
+    ]);
+    for (let i = 0; i < 3; i++) {
+      const refused = await send(new URL("/mcp", sidecar.url), {
+        method: "POST",
+        headers: { "content-type": "application/json", accept: "application/json" },
+        body: initializeBody("no-sse"),
+      });
+      expect(refused.status).toBe(406);
+    }
+    await expect
+      .poll(() => metric(sidecar.url, 'mcp_sidecar_stdio_sessions_ended_total{reason="refused"}'))
+      .toBe(3);
+    expect(await metric(sidecar.url, 'mcp_sidecar_stdio_sessions{state="starting"}')).toBe(0);
+    // Its one place is free: a proper initialize gets a session.
+    const { client } = await connect(sidecar.url);
+    expect(textOf(await client.callTool({ name: "echo", arguments: { message: "in" } }))).toBe("in");
     await client.close();
   });
 

@@ -45,6 +45,8 @@ export interface StdioServer {
   readonly childMemory?: number | undefined;
   /** Children kept started ahead of need (the sidecar's --stdio-spares; default 1). */
   readonly spares?: number | undefined;
+  /** Children serving 2026-07-28 stateless requests (the sidecar's --stdio-pool; default 2). */
+  readonly pool?: number | undefined;
 }
 
 /** A stdio server as the task runs it: its numbers resolved against the memory. */
@@ -53,6 +55,7 @@ export interface StdioPlan {
   readonly server: StdioServer;
   readonly maxSessions: number;
   readonly spares: number;
+  readonly pool: number;
   readonly memory: StdioMemory;
 }
 

@@ -83,14 +83,15 @@ export function stdioMemoryPlan(
   return { containerMiB, childrenMiB, childMiB, children: Math.max(0, Math.floor(childrenMiB / childMiB)) };
 }
 
-/** Whether `sessions` sessions and `spares` spares fit; each problem names its setting. */
-export function stdioMemoryProblems(memory: StdioMemory, sessions: number, spares: number): string[] {
-  if (!Number.isInteger(memory.childMiB) || memory.childMiB < 1)
-    return [`server.childMemory ${memory.childMiB} must be a whole number of MiB`];
-  const needed = (sessions + spares) * memory.childMiB;
+/**
+ * Whether `sessions` sessions and `others` more children (the spares and the stateless pool) fit;
+ * the problem names every setting that moves the numbers.
+ */
+export function stdioMemoryProblems(memory: StdioMemory, sessions: number, others: number): string[] {
+  const needed = (sessions + others) * memory.childMiB;
   if (sessions >= 1 && needed <= memory.childrenMiB) return [];
   return [
-    `memory: the stdio server's ${sessions} sessions and ${spares} spare${spares === 1 ? "" : "s"} (one child each, server.childMemory ${memory.childMiB} MiB) need ${needed} MiB, and the sidecar's container has ${memory.childrenMiB} MiB for them (memory ${memory.containerMiB + AGENT_MEMORY_MIB} MiB less the agent's ${AGENT_MEMORY_MIB} and sidecarMemory ${memory.containerMiB - memory.childrenMiB}): raise memory, or lower server.maxSessions`,
+    `memory: the stdio server's ${sessions} sessions and ${others} other children (server.spares and server.pool; one child each, server.childMemory ${memory.childMiB} MiB) need ${needed} MiB, and the sidecar's container has ${memory.childrenMiB} MiB for them (memory ${memory.containerMiB + AGENT_MEMORY_MIB} MiB less the agent's ${AGENT_MEMORY_MIB} and sidecarMemory ${memory.containerMiB - memory.childrenMiB}): raise memory, or lower sidecarMemory, server.childMemory, server.spares, server.pool or server.maxSessions`,
   ];
 }
 

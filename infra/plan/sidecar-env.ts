@@ -40,6 +40,7 @@ export const OWNED_SIDECAR_OPTIONS: ReadonlyMap<string, string> = new Map([
   ["secret-env", "set by server.secretEnvironment"],
   ["max-sessions", "set by server.maxSessions (sized by the task's memory)"],
   ["stdio-spares", "set by server.spares (sized by the task's memory)"],
+  ["stdio-pool", "set by server.pool (sized by the task's memory)"],
 ]);
 
 const SPECS = new Map(OPTIONS.map((spec) => [spec.flag, spec]));
@@ -114,6 +115,7 @@ function stdioEnvironment(stdio: StdioPlan): Record<string, string> {
     MCP_SIDECAR_STDIO: quoteCommandLine(server.stdio),
     MCP_SIDECAR_MAX_SESSIONS: String(stdio.maxSessions),
     MCP_SIDECAR_STDIO_SPARES: String(stdio.spares),
+    MCP_SIDECAR_STDIO_POOL: String(stdio.pool),
   };
   if (server.cwd !== undefined) env.MCP_SIDECAR_STDIO_CWD = server.cwd;
   const names = Object.keys(server.environment ?? {});

@@ -97,6 +97,15 @@ export const STDIO_OPTIONS: readonly OptionSpec[] = [
     parse: parseInteger(0, 100),
   }),
   option({
+    key: "stdioPool",
+    flag: "stdio-pool",
+    valueName: "N",
+    default: "2",
+    description:
+      "Children serving 2026-07-28 stateless requests (no session), each request on the least busy one; started by the first such request, warm from then on (0 = none: such a client gets 400 and falls back to a session)",
+    parse: parseInteger(0, 100),
+  }),
+  option({
     key: "rollOnRotation",
     flag: "roll-on-rotation",
     valueName: "BOOL",

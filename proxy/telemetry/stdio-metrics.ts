@@ -8,6 +8,8 @@ export interface StdioCounts {
   readonly active: number;
   /** Started ahead of need (--stdio-spares), not yet serving a session. */
   readonly spare: number;
+  /** Serving 2026-07-28 stateless requests (--stdio-pool), started or starting. */
+  readonly pool: number;
 }
 
 export class StdioMetrics {
@@ -20,16 +22,16 @@ export class StdioMetrics {
     const registers = [registry];
     new Gauge({
       name: "mcp_sidecar_stdio_children",
-      help: "stdio server processes alive: one per session (starting or active), and the spares.",
+      help: "stdio server processes alive: one per session (starting or active), the spares, and the stateless pool's.",
       registers,
       collect() {
         const c = counts();
-        this.set(c.starting + c.active + c.spare);
+        this.set(c.starting + c.active + c.spare + c.pool);
       },
     });
     new Gauge({
       name: "mcp_sidecar_stdio_sessions",
-      help: "stdio sessions by state: starting (initialize not answered yet), active; and spare children waiting for one.",
+      help: "stdio sessions by state: starting (initialize not answered yet), active; spare children waiting for one; and pool children serving 2026-07-28 stateless requests.",
       labelNames: ["state"],
       registers,
       collect() {
@@ -37,6 +39,7 @@ export class StdioMetrics {
         this.set({ state: "starting" }, c.starting);
         this.set({ state: "active" }, c.active);
         this.set({ state: "spare" }, c.spare);
+        this.set({ state: "pool" }, c.pool);
       },
     });
     this.started = new Counter({
@@ -58,7 +61,7 @@ export class StdioMetrics {
     });
     this.sessionsEnded = new Counter({
       name: "mcp_sidecar_stdio_sessions_ended_total",
-      help: "stdio sessions ended, by reason: deleted, disconnected (a legacy stream closed), idle, child_exited, rolled, stopped.",
+      help: "stdio sessions ended, by reason: deleted, disconnected (a legacy stream closed), idle, child_exited, rolled, stopped, refused (the SDK refused the initialize: a bad Accept or Content-Type).",
       labelNames: ["reason"],
       registers,
     });

@@ -1,6 +1,6 @@
 // A small stdio MCP server for the stdio upstream's tests, built on the SDK, that misbehaves on
 // command: it crashes mid-call, hangs, starts grandchildren, ignores SIGTERM and its stdin's end,
-// floods stderr, shows its environment.
+// floods stderr, shows its environment, waits to be cancelled, changes its tool list.
 //
 //   node test/peers/stdio-test-server.ts [--fail-at-start] [--print-junk]
 
@@ -54,6 +54,24 @@ server.registerTool("stubborn", {}, async () => {
 server.registerTool("stderr", { inputSchema: { lines: z.number() } }, async ({ lines }) => {
   for (let i = 0; i < lines; i++) process.stderr.write(`line ${i}\n`);
   return text(`wrote ${lines}`);
+});
+
+server.registerTool("slow_pid", { inputSchema: { ms: z.number() } }, async ({ ms }) => {
+  await new Promise((resolve) => setTimeout(resolve, ms));
+  return text(String(process.pid));
+});
+server.registerTool("until_cancelled", {}, async (extra) => {
+  // Ends only when the request is cancelled, and says so on stderr (the sidecar logs it).
+  await new Promise<void>((resolve) =>
+    extra.signal.addEventListener("abort", () => resolve(), { once: true }),
+  );
+  process.stderr.write("test server: the call was cancelled\n");
+  return text("cancelled");
+});
+server.registerTool("add_tool", { inputSchema: { name: z.string() } }, async ({ name }) => {
+  // The SDK tells the client with notifications/tools/list_changed.
+  server.registerTool(name, {}, async () => text(name));
+  return text(`added ${name}`);
 });
 
 await server.connect(new StdioServerTransport());

@@ -43,7 +43,7 @@ export function createStdioUpstream(
     );
   const metrics = new StdioMetrics(
     parts.registry,
-    () => upstream?.counts ?? { starting: 0, active: 0, spare: 0 },
+    () => upstream?.counts ?? { starting: 0, active: 0, spare: 0, pool: 0 },
   );
   upstream = new StdioUpstream(config, {
     startChild: (sessionId, sdk) => {

@@ -2,6 +2,9 @@
 // response closes, then one ExchangeSummary. The MCP SDK's transport writes the response; what the
 // call's outcome was comes from the child's answer, which the session records by JSON-RPC id.
 
+import type { ServerResponse } from "node:http";
+import type { SidecarErrorSpec } from "../../errors.ts";
+import { writeSidecarError } from "../../http/answers.ts";
 import type { McpMessageInfo } from "../../protocol/jsonrpc.ts";
 import { classifyExchange, type ExchangeKind, type ExchangeOutcome } from "../../protocol/outcome.ts";
 import type { CutExchange } from "../../telemetry/telemetry.ts";
@@ -23,6 +26,8 @@ export class StdioExchange implements InFlightExchange {
   session: StdioSession | undefined;
   /** Set when the sidecar answered with its own error. */
   errorCode: string | undefined;
+  /** Ends a stateless listen stream (the pool sets it). */
+  endStream: (() => void) | undefined;
   #outcome: ExchangeOutcome | undefined;
 
   constructor(request: AdmittedRequest, observer: ExchangeObserver) {
@@ -41,7 +46,34 @@ export class StdioExchange implements InFlightExchange {
     if (this.kind !== "endless" || res.writableEnded || res.destroyed) return;
     this.#outcome = "closed_by_drain";
     if (req.method === "GET" && this.session !== undefined) this.session.closeStream(retryMs);
+    else if (this.endStream !== undefined) this.endStream();
     else res.end();
+  }
+
+  /** Answers with the sidecar's own error (a JSON-RPC one, with `jsonRpcCode`, when the body was a request). */
+  refuse(
+    spec: SidecarErrorSpec,
+    text: string,
+    options: { readonly close?: boolean; readonly retryAfterMs?: number } = {},
+    jsonRpcCode?: number,
+  ): void {
+    this.errorCode = spec.code;
+    const res: ServerResponse = this.request.res;
+    if (jsonRpcCode !== undefined && this.message?.hasRequest) {
+      // The SDK's own shape for an unknown session, so clients recognise it and re-initialize.
+      const body = JSON.stringify({
+        jsonrpc: "2.0",
+        id: this.message.ids[0] ?? null,
+        error: { code: jsonRpcCode, message: text, data: { code: spec.code, status: spec.status } },
+      });
+      res.writeHead(spec.status, {
+        "content-type": "application/json",
+        "content-length": Buffer.byteLength(body),
+      });
+      res.end(body);
+      return;
+    }
+    writeSidecarError(res, spec, text, { ...options, message: this.message });
   }
 
   cut(): void {

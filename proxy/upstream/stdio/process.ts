@@ -213,9 +213,14 @@ export class StdioProcess implements ChildLink {
       cause = code === 0 ? "exited" : "crashed";
       description = `${command} exited with code ${code} after ${uptimeMs} ms`;
     }
+    // The log gets the tail of its stderr; clients and /ready do not: a server may print anything
+    // there, its environment (and so its secrets) included.
     const tail = this.#hooks.stderr.tail();
-    if (tail.length > 0 && cause !== "stopped") description += `; last stderr: ${tail.join(" | ")}`;
-    const exit = { code, signal, cause, description };
+    const logged =
+      tail.length > 0 && cause !== "stopped"
+        ? `${description}; last stderr: ${tail.join(" | ")}`
+        : description;
+    const exit = { code, signal, cause, description: logged };
     this.#hooks.exited(exit);
     this.onexit?.(description);
     resolve(exit);

@@ -11,8 +11,9 @@
 //
 // The pipe's write end is the sidecar's alone: Node opens pipes close-on-exec, so no server child
 // holds it (else the end would wait for them). Where there is no /bin/sh (the distroless image)
-// there is no reaper: there the sidecar is PID 1 of its container, and when PID 1 dies the kernel
-// kills every process of its PID namespace.
+// there is no reaper: there the sidecar is PID 1 of its container (or the only child of the init
+// process ECS adds, which exits with it), and when PID 1 dies the kernel kills every process of its
+// PID namespace.
 
 import { type ChildProcess, spawn } from "node:child_process";
 import { existsSync } from "node:fs";

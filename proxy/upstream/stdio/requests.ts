@@ -45,3 +45,16 @@ export function isInitialize(body: unknown): boolean {
     (m) => typeof m === "object" && m !== null && (m as { method?: unknown }).method === "initialize",
   );
 }
+
+/** The protocol revisions that have sessions (an initialize): anything newer is stateless. */
+const SESSION_REVISIONS = new Set(["2024-11-05", "2025-03-26", "2025-06-18", "2025-11-25"]);
+
+/**
+ * A 2026-07-28 (or later) request: no session, and a protocol version on the request itself
+ * (every such POST carries MCP-Protocol-Version). A 2025-era client sends the header only after
+ * its initialize, with a session.
+ */
+export function isStatelessRequest(req: IncomingMessage): boolean {
+  const version = req.headers["mcp-protocol-version"];
+  return typeof version === "string" && !SESSION_REVISIONS.has(version);
+}

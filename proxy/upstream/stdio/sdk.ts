@@ -26,3 +26,22 @@ export async function loadStdioSdk(): Promise<StdioSdk> {
     serializeMessage: stdio.serializeMessage,
   };
 }
+
+/**
+ * The MCP SDK 2.x parts of the stateless pool (2026-07-28): its HTTP entry and server, which
+ * speak the revision to the client, and its client, which speaks to each child in the 2025-era
+ * protocol the child knows; the SDK converts between the two. Loaded only with --stdio-pool.
+ */
+export interface StatelessSdk {
+  readonly createMcpHandler: typeof import("@modelcontextprotocol/server").createMcpHandler;
+  readonly Server: typeof import("@modelcontextprotocol/server").Server;
+  readonly Client: typeof import("@modelcontextprotocol/client").Client;
+}
+
+export async function loadStatelessSdk(): Promise<StatelessSdk> {
+  const [server, client] = await Promise.all([
+    import("@modelcontextprotocol/server"),
+    import("@modelcontextprotocol/client"),
+  ]);
+  return { createMcpHandler: server.createMcpHandler, Server: server.Server, Client: client.Client };
+}

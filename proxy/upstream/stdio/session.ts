@@ -19,14 +19,22 @@ export interface ChildLink {
   /** False when the child is gone: the message was not sent. */
   send(message: JSONRPCMessage): boolean;
   onmessage: ((message: JSONRPCMessage) => void) | undefined;
-  /** Once, when the child has exited: `description` says how ("exited with code 1", ...). */
+  /** Once, when the child has exited: `description` says how ("exited with code 1", ...), for clients. */
   onexit: ((description: string) => void) | undefined;
   /** Stops the child's whole process group (stdin closed, SIGTERM, SIGKILL); resolves when gone. */
   stop(): Promise<unknown>;
 }
 
 /** deleted: DELETE (Streamable HTTP); disconnected: the legacy stream closed, which ends its session. */
-export type SessionEnd = "deleted" | "disconnected" | "idle" | "child_exited" | "rolled" | "stopped";
+export type SessionEnd =
+  | "deleted"
+  | "disconnected"
+  | "idle"
+  | "child_exited"
+  | "rolled"
+  | "stopped"
+  /** The SDK refused its initialize: no session was made. */
+  | "refused";
 
 /** A legacy HTTP+SSE session: its GET stream, and the path its `endpoint` event names for POSTs. */
 export interface LegacyStream {
@@ -84,8 +92,10 @@ export class StdioSession {
   #whenAnswered: (() => void) | undefined;
   /** The client has sent something after its initialize (its `notifications/initialized`, a call). */
   #handshakeDone = false;
-  /** When a message last went to the client (the legacy stream's keepalives fill the silences). */
-  #lastSent = 0;
+  /** A legacy stream's keepalive, due once it has been silent for --sse-keepalive. */
+  #keepalive: ReturnType<typeof setTimeout> | undefined;
+  /** The drain is ending this legacy stream: its session ends as stopped, not disconnected. */
+  #draining = false;
 
   constructor(child: ChildLink, options: SessionOptions) {
     this.#child = child;
@@ -114,7 +124,7 @@ export class StdioSession {
       this.#sessionId = options.newSessionId();
       (this.#legacy as unknown as { _sessionId: string })._sessionId = this.#sessionId;
       this.#legacy.onmessage = (message) => this.#fromClient(message);
-      this.#legacy.onclose = () => void this.end("disconnected");
+      this.#legacy.onclose = () => void this.end(this.#draining ? "stopped" : "disconnected");
       this.#keepLegacyStreamAlive(options.legacy.stream, options.keepAliveMs);
     }
     child.onmessage = (message) => this.#fromChild(message);
@@ -198,6 +208,7 @@ export class StdioSession {
       return;
     }
     const stream = this.#options.legacy?.stream;
+    this.#draining = true;
     this.#whenAnswered = () => {
       if (stream !== undefined && !stream.writableEnded) stream.write(`retry: ${retryMs}\n\n`);
       void this.#legacy?.close();
@@ -259,7 +270,7 @@ export class StdioSession {
 
   /** To the client: on the stream of request `related` when given (Streamable HTTP only). */
   #send(message: JSONRPCMessage, related: RequestId | undefined): void {
-    this.#lastSent = this.#options.now();
+    this.#keepalive?.refresh();
     const transport = this.#streamable ?? this.#legacy;
     transport?.send(message, related === undefined ? undefined : { relatedRequestId: related }).catch(() => {
       // The client's stream is gone (it left, or the GET stream is not open): nothing to deliver to.
@@ -274,18 +285,19 @@ export class StdioSession {
 
   /**
    * The SDK's legacy transport writes no keepalives; a balancer's idle timeout (ALB: 60 s) would
-   * cut a quiet stream, so an SSE comment line goes out when it has been silent for --sse-keepalive
-   * (checked at that period, so silent for up to twice it). The transport writes whole events, so a
-   * comment never lands inside one.
+   * cut a quiet stream, so an SSE comment line goes out once it has been silent for
+   * --sse-keepalive: the timer is re-armed by every message sent. The transport writes whole
+   * events, so a comment never lands inside one.
    */
   #keepLegacyStreamAlive(stream: ServerResponse, everyMs: number): void {
     if (everyMs <= 0) return;
-    const timer = setInterval(() => {
-      if (this.#options.now() - this.#lastSent < everyMs) return;
+    const beat = () => {
       if (stream.headersSent && !stream.writableEnded) stream.write(": keepalive\n\n");
-    }, everyMs);
-    timer.unref();
-    stream.once("close", () => clearInterval(timer));
+      this.#keepalive?.refresh();
+    };
+    this.#keepalive = setTimeout(beat, everyMs);
+    this.#keepalive.unref();
+    stream.once("close", () => clearTimeout(this.#keepalive));
   }
 
   #childExited(description: string): void {

@@ -6,10 +6,8 @@
 // transports joined to its child (session.ts).
 
 import { randomUUID } from "node:crypto";
-import type { ServerResponse } from "node:http";
 import type { SidecarConfig } from "../../config.ts";
-import { SIDECAR_ERRORS, type SidecarErrorSpec } from "../../errors.ts";
-import { writeSidecarError } from "../../http/answers.ts";
+import { SIDECAR_ERRORS } from "../../errors.ts";
 import {
   type ForwardedFor,
   pathOf,
@@ -20,13 +18,22 @@ import type { CheckResult } from "../../lifecycle/readiness.ts";
 import { describeJsonRpc } from "../../protocol/jsonrpc.ts";
 import type { AdmittedRequest, ExchangeObserver, InFlightExchange, Upstream } from "../upstream.ts";
 import { StdioExchange } from "./exchange.ts";
-import { isInitialize, isLegacyStreamRequest, legacySessionIdOf, readWhole } from "./requests.ts";
-import { loadStdioSdk, type StdioSdk } from "./sdk.ts";
+import {
+  isInitialize,
+  isLegacyStreamRequest,
+  isStatelessRequest,
+  legacySessionIdOf,
+  readWhole,
+} from "./requests.ts";
+import { loadStatelessSdk, loadStdioSdk, type StdioSdk } from "./sdk.ts";
 import { type ChildLink, type LegacyStream, type SessionEnd, StdioSession } from "./session.ts";
 import { SparePool } from "./spares.ts";
 import { StartBackoff } from "./start-backoff.ts";
+import { StatelessPool } from "./stateless-pool.ts";
 
 export const STDIO_CHECK_NAME = "stdio";
+/** How long a stateless request waits for a pool child to boot (a Node server: under a second). */
+const POOL_READY_WAIT_MS = 10_000;
 
 export type StdioUpstreamConfig = Pick<
   SidecarConfig,
@@ -37,6 +44,7 @@ export type StdioUpstreamConfig = Pick<
   | "drainRetryAfterMs"
   | "drainTimeoutMs"
   | "stdioSpares"
+  | "stdioPool"
   | "rollOnRotation"
 > & { readonly stdioCommandLine: readonly string[] };
 
@@ -73,6 +81,7 @@ export class StdioUpstream implements Upstream {
   readonly #sdk: Promise<StdioSdk>;
   #sdkProblem: string | undefined;
   #spares: SparePool | undefined;
+  #pool: StatelessPool | undefined;
   /** The --secret-env generation each session's child started with, and when its roll began. */
   readonly #generations = new Map<StdioSession, { generation: number; rollingSince?: number }>();
 
@@ -109,6 +118,26 @@ export class StdioUpstream implements Upstream {
         () => {},
       );
     }
+    if (config.stdioPool > 0) this.#startPool(config.stdioPool);
+  }
+
+  #startPool(size: number): void {
+    Promise.all([this.#sdk, loadStatelessSdk()]).then(
+      ([sdk, stateless]) => {
+        this.#pool = new StatelessPool(size, stateless, {
+          start: (id) => this.#options.startChild(id, sdk),
+          newId: randomUUID,
+          startFailed: (description) => this.#startFailed(description),
+          ready: (ms) => this.#options.events?.childAnswered(ms / 1000),
+          mayStart: () => !this.#closed && this.#backoff.left() === 0,
+          generation: () => this.#generation(),
+          now: this.#now,
+        });
+      },
+      (error: Error) => {
+        this.#sdkProblem = `the MCP SDK 2.x (for --stdio-pool) cannot be loaded (${error.message})`;
+      },
+    );
   }
 
   #generation(): number {
@@ -121,8 +150,9 @@ export class StdioUpstream implements Upstream {
   }
 
   /** Sessions by state, for metrics. */
-  get counts(): { readonly starting: number; readonly active: number; readonly spare: number } {
-    return { starting: this.#starting.size, active: this.#sessions.size, spare: this.#spares?.size ?? 0 };
+  get counts(): { starting: number; active: number; spare: number; pool: number } {
+    const spare = this.#spares?.size ?? 0;
+    return { starting: this.#starting.size, active: this.#sessions.size, spare, pool: this.#pool?.size ?? 0 };
   }
 
   requestHead(raw: readonly string[], forwarded: ForwardedFor): UpstreamRequestHead {
@@ -141,10 +171,11 @@ export class StdioUpstream implements Upstream {
   async #serve(exchange: StdioExchange): Promise<void> {
     const { req, res, head } = exchange.request;
     let parsed: unknown;
+    let body: Buffer | undefined;
     if (req.method === "POST") {
-      const body = await readWhole(req, this.#config.maxBodyBytes);
+      body = await readWhole(req, this.#config.maxBodyBytes);
       if (body === undefined) {
-        this.#refuse(exchange, SIDECAR_ERRORS.bodyTooLarge, "request body exceeds --max-body-size", {
+        exchange.refuse(SIDECAR_ERRORS.bodyTooLarge, "request body exceeds --max-body-size", {
           close: true,
         });
         return;
@@ -165,9 +196,12 @@ export class StdioUpstream implements Upstream {
     if (head.sessionId !== undefined || legacyId !== undefined) {
       session = this.#sessions.get(head.sessionId ?? (legacyId as string));
       if (session === undefined || session.isLegacy !== (legacyId !== undefined)) {
-        this.#refuse(exchange, SIDECAR_ERRORS.sessionNotFound, "Session not found", {}, -32001);
+        exchange.refuse(SIDECAR_ERRORS.sessionNotFound, "Session not found", {}, -32001);
         return;
       }
+    } else if (this.#pool !== undefined && req.method === "POST" && isStatelessRequest(req)) {
+      await this.#serveStateless(exchange, this.#pool, body as Buffer);
+      return;
     } else if (req.method === "POST" && isInitialize(parsed)) {
       session = this.#newSession(exchange, await this.#sdk);
       if (session === undefined) return;
@@ -180,16 +214,19 @@ export class StdioUpstream implements Upstream {
       await session.openLegacyStream();
       return;
     } else {
-      this.#refuse(exchange, SIDECAR_ERRORS.sessionRequired, "Bad Request: No valid session ID provided");
+      exchange.refuse(SIDECAR_ERRORS.sessionRequired, "Bad Request: No valid session ID provided");
       return;
     }
     exchange.session = session;
     await session.handle(req, res, parsed);
+    // The SDK refused the initialize itself (406, 415, a batch): no session came of it, and its
+    // child and its place under --max-sessions are given back at once.
+    if (session.sessionId === undefined) void session.end("refused");
   }
 
   #newSession(exchange: StdioExchange, sdk: StdioSdk, legacy?: LegacyStream): StdioSession | undefined {
     if (this.#closed) {
-      this.#refuse(exchange, SIDECAR_ERRORS.draining, "sidecar is draining; retry on another instance", {
+      exchange.refuse(SIDECAR_ERRORS.draining, "sidecar is draining; retry on another instance", {
         close: true,
         retryAfterMs: this.#config.drainRetryAfterMs,
       });
@@ -197,8 +234,7 @@ export class StdioUpstream implements Upstream {
     }
     const backoff = this.#backoff.left();
     if (backoff > 0) {
-      this.#refuse(
-        exchange,
+      exchange.refuse(
         SIDECAR_ERRORS.stdioStartFailed,
         `the MCP server cannot be started (${this.#backoff.reason}); next try in ${Math.ceil(backoff / 1000)} s`,
         { retryAfterMs: backoff },
@@ -206,8 +242,7 @@ export class StdioUpstream implements Upstream {
       return undefined;
     }
     if (this.sessions >= this.#config.maxSessions) {
-      this.#refuse(
-        exchange,
+      exchange.refuse(
         SIDECAR_ERRORS.tooManySessions,
         `--max-sessions (${this.#config.maxSessions}) sessions are open; retry later`,
         { retryAfterMs: this.#config.drainRetryAfterMs },
@@ -272,32 +307,27 @@ export class StdioUpstream implements Upstream {
       if (between || now - state.rollingSince >= this.#config.drainTimeoutMs) void session.end("rolled");
     }
     this.#spares?.refill();
+    this.#pool?.retireStale(generation);
+    this.#pool?.fill();
   }
 
-  #refuse(
-    exchange: StdioExchange,
-    spec: SidecarErrorSpec,
-    text: string,
-    options: { readonly close?: boolean; readonly retryAfterMs?: number } = {},
-    jsonRpcCode?: number,
-  ): void {
-    exchange.errorCode = spec.code;
-    const res: ServerResponse = exchange.request.res;
-    if (jsonRpcCode !== undefined && exchange.message?.hasRequest) {
-      // The SDK's own shape for an unknown session, so clients recognise it and re-initialize.
-      const body = JSON.stringify({
-        jsonrpc: "2.0",
-        id: exchange.message.ids[0] ?? null,
-        error: { code: jsonRpcCode, message: text, data: { code: spec.code, status: spec.status } },
-      });
-      res.writeHead(spec.status, {
-        "content-type": "application/json",
-        "content-length": Buffer.byteLength(body),
-      });
-      res.end(body);
+  /** A 2026-07-28 request: on the least busy pool child, through the SDK's era bridge. */
+  async #serveStateless(exchange: StdioExchange, pool: StatelessPool, body: Buffer): Promise<void> {
+    // While its children boot, a request waits for one (bounded); while they fail to start, it fails.
+    if (!(await pool.whenReady(this.#backoff.reason === undefined ? POOL_READY_WAIT_MS : 0))) {
+      const why = this.#backoff.reason ?? `none started within ${POOL_READY_WAIT_MS / 1000} s`;
+      exchange.refuse(
+        SIDECAR_ERRORS.stdioStartFailed,
+        `no MCP server process of the stateless pool is ready (${why})`,
+        {
+          retryAfterMs: Math.max(this.#backoff.left(), 1000),
+        },
+      );
       return;
     }
-    writeSidecarError(res, spec, text, { ...options, message: exchange.message });
+    const { done, end } = pool.serve(exchange.request.req, exchange.request.res, body);
+    exchange.endStream = end;
+    await done;
   }
 
   check(): Promise<CheckResult> {
@@ -317,6 +347,7 @@ export class StdioUpstream implements Upstream {
     clearInterval(this.#reaper);
     await Promise.allSettled([
       this.#spares?.stopAll(),
+      this.#pool?.close(),
       ...[...this.#sessions.values(), ...this.#starting].map((session) => session.end("stopped")),
     ]);
     this.#options.events?.closed?.();
