@@ -252,10 +252,12 @@ B run --isolation chroot "${RO[@]}" --env "MCP_SIDECAR_STDIO=/nodejs/bin/node $E
   --env "MCP_SIDECAR_PORT=$STDIO_PORT" --env "MCP_SIDECAR_HOST=127.0.0.1" "$STDIO_CTR" -- /nodejs/bin/node /app/proxy/cli.ts >"$WORK/stdio.out" 2>&1 &
 STDIO_RUN=$!
 PIDS+=($STDIO_RUN)
+STDIO_READY=no
 for _ in $(seq 1 100); do
-  curl -fsS "http://127.0.0.1:$STDIO_PORT/ready" >/dev/null 2>&1 && break
+  curl -fsS "http://127.0.0.1:$STDIO_PORT/ready" >/dev/null 2>&1 && STDIO_READY=yes && break
   sleep 0.1
 done
+[[ $STDIO_READY == yes ]] && pass "the stdio image's sidecar is ready" || fail "the stdio image's sidecar never got ready: $(tail -3 "$WORK/stdio.out")"
 STDIO_SESSION=$(curl -sS -D - -o /dev/null "${HDRS[@]}" -d "$BODY_INIT" "http://127.0.0.1:$STDIO_PORT/mcp" | tr -d '\r' | awk -F': ' 'tolower($1)=="mcp-session-id" {print $2}')
 curl -sS -o /dev/null "${HDRS[@]}" -H "mcp-session-id: $STDIO_SESSION" -H 'mcp-protocol-version: 2025-11-25' -d '{"jsonrpc":"2.0","method":"notifications/initialized"}' "http://127.0.0.1:$STDIO_PORT/mcp"
 CALL=$(curl -sS "${HDRS[@]}" -H "mcp-session-id: $STDIO_SESSION" -H 'mcp-protocol-version: 2025-11-25' \
@@ -269,6 +271,10 @@ for pid in $CHILDREN; do
   [[ $uid == 65532 ]] || fail "stdio child $pid runs as uid $uid"
 done
 STDIO_PID=$(pgrep -f "^/nodejs/bin/node /app/proxy/cli.ts$" | head -1 || true)
+if [[ -z $STDIO_PID ]]; then
+  fail "no sidecar process from the stdio image to signal"
+  STDIO_PID=$STDIO_RUN
+fi
 kill -TERM "$STDIO_PID"
 set +e
 wait "$STDIO_RUN"

@@ -39,10 +39,11 @@ const commandOf = (pid: number) => {
   }
 };
 
+/** Running: a zombie (exited, waiting for a parent that may never reap it) is not. */
 const alive = (pid: number) => {
   try {
-    process.kill(pid, 0);
-    return true;
+    const stat = readFileSync(`/proc/${pid}/stat`, "utf8");
+    return stat.slice(stat.lastIndexOf(")") + 2, stat.lastIndexOf(")") + 3) !== "Z";
   } catch {
     return false;
   }
