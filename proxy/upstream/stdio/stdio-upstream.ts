@@ -25,15 +25,13 @@ import {
   legacySessionIdOf,
   readWhole,
 } from "./requests.ts";
-import { loadStatelessSdk, loadStdioSdk, type StdioSdk } from "./sdk.ts";
+import { loadStdioSdk, type StdioSdk } from "./sdk.ts";
 import { type ChildLink, type LegacyStream, type SessionEnd, StdioSession } from "./session.ts";
 import { SparePool } from "./spares.ts";
 import { StartBackoff } from "./start-backoff.ts";
-import { StatelessPool } from "./stateless-pool.ts";
+import { StatelessRoute } from "./stateless-route.ts";
 
 export const STDIO_CHECK_NAME = "stdio";
-/** How long a stateless request waits for a pool child to boot (a Node server: under a second). */
-const POOL_READY_WAIT_MS = 10_000;
 
 export type StdioUpstreamConfig = Pick<
   SidecarConfig,
@@ -81,7 +79,7 @@ export class StdioUpstream implements Upstream {
   readonly #sdk: Promise<StdioSdk>;
   #sdkProblem: string | undefined;
   #spares: SparePool | undefined;
-  #pool: StatelessPool | undefined;
+  readonly #stateless: StatelessRoute | undefined;
   /** The --secret-env generation each session's child started with, and when its roll began. */
   readonly #generations = new Map<StdioSession, { generation: number; rollingSince?: number }>();
 
@@ -94,6 +92,20 @@ export class StdioUpstream implements Upstream {
     this.#options = options;
     this.#now = options.now ?? Date.now;
     this.#backoff = new StartBackoff(this.#now);
+    this.#stateless =
+      config.stdioPool > 0
+        ? new StatelessRoute({
+            size: config.stdioPool,
+            sdk: this.#sdk,
+            startChild: options.startChild,
+            backoff: this.#backoff,
+            startFailed: (description) => this.#startFailed(description),
+            ready: (ms) => options.events?.childAnswered(ms / 1000),
+            closed: () => this.#closed,
+            generation: () => this.#generation(),
+            now: this.#now,
+          })
+        : undefined;
     this.target = `stdio: ${config.stdioCommandLine.join(" ")}`;
     // Often enough for a roll to follow a rotation within a second, and an idle reap its timeout.
     const every = Math.max(50, Math.min(config.sessionIdleTimeoutMs / 4, 1000));
@@ -118,26 +130,6 @@ export class StdioUpstream implements Upstream {
         () => {},
       );
     }
-    if (config.stdioPool > 0) this.#startPool(config.stdioPool);
-  }
-
-  #startPool(size: number): void {
-    Promise.all([this.#sdk, loadStatelessSdk()]).then(
-      ([sdk, stateless]) => {
-        this.#pool = new StatelessPool(size, stateless, {
-          start: (id) => this.#options.startChild(id, sdk),
-          newId: randomUUID,
-          startFailed: (description) => this.#startFailed(description),
-          ready: (ms) => this.#options.events?.childAnswered(ms / 1000),
-          mayStart: () => !this.#closed && this.#backoff.left() === 0,
-          generation: () => this.#generation(),
-          now: this.#now,
-        });
-      },
-      (error: Error) => {
-        this.#sdkProblem = `the MCP SDK 2.x (for --stdio-pool) cannot be loaded (${error.message})`;
-      },
-    );
   }
 
   #generation(): number {
@@ -152,7 +144,12 @@ export class StdioUpstream implements Upstream {
   /** Sessions by state, for metrics. */
   get counts(): { starting: number; active: number; spare: number; pool: number } {
     const spare = this.#spares?.size ?? 0;
-    return { starting: this.#starting.size, active: this.#sessions.size, spare, pool: this.#pool?.size ?? 0 };
+    return {
+      starting: this.#starting.size,
+      active: this.#sessions.size,
+      spare,
+      pool: this.#stateless?.pool?.size ?? 0,
+    };
   }
 
   requestHead(raw: readonly string[], forwarded: ForwardedFor): UpstreamRequestHead {
@@ -199,8 +196,8 @@ export class StdioUpstream implements Upstream {
         exchange.refuse(SIDECAR_ERRORS.sessionNotFound, "Session not found", {}, -32001);
         return;
       }
-    } else if (this.#pool !== undefined && req.method === "POST" && isStatelessRequest(req)) {
-      await this.#serveStateless(exchange, this.#pool, body as Buffer);
+    } else if (this.#stateless !== undefined && req.method === "POST" && isStatelessRequest(req)) {
+      await this.#stateless.serve(exchange, body as Buffer);
       return;
     } else if (req.method === "POST" && isInitialize(parsed)) {
       session = this.#newSession(exchange, await this.#sdk);
@@ -307,32 +304,14 @@ export class StdioUpstream implements Upstream {
       if (between || now - state.rollingSince >= this.#config.drainTimeoutMs) void session.end("rolled");
     }
     this.#spares?.refill();
-    this.#pool?.retireStale(generation);
-    this.#pool?.fill();
-  }
-
-  /** A 2026-07-28 request: on the least busy pool child, through the SDK's era bridge. */
-  async #serveStateless(exchange: StdioExchange, pool: StatelessPool, body: Buffer): Promise<void> {
-    // While its children boot, a request waits for one (bounded); while they fail to start, it fails.
-    if (!(await pool.whenReady(this.#backoff.reason === undefined ? POOL_READY_WAIT_MS : 0))) {
-      const why = this.#backoff.reason ?? `none started within ${POOL_READY_WAIT_MS / 1000} s`;
-      exchange.refuse(
-        SIDECAR_ERRORS.stdioStartFailed,
-        `no MCP server process of the stateless pool is ready (${why})`,
-        {
-          retryAfterMs: Math.max(this.#backoff.left(), 1000),
-        },
-      );
-      return;
-    }
-    const { done, end } = pool.serve(exchange.request.req, exchange.request.res, body);
-    exchange.endStream = end;
-    await done;
+    this.#stateless?.pool?.retireStale(generation);
+    this.#stateless?.pool?.fill();
   }
 
   check(): Promise<CheckResult> {
-    if (this.#sdkProblem !== undefined)
-      return Promise.resolve({ name: STDIO_CHECK_NAME, ok: false, reason: this.#sdkProblem });
+    const sdkProblem = this.#sdkProblem ?? this.#stateless?.problem;
+    if (sdkProblem !== undefined)
+      return Promise.resolve({ name: STDIO_CHECK_NAME, ok: false, reason: sdkProblem });
     const reason = this.#backoff.describe();
     return Promise.resolve(
       reason === undefined
@@ -347,7 +326,7 @@ export class StdioUpstream implements Upstream {
     clearInterval(this.#reaper);
     await Promise.allSettled([
       this.#spares?.stopAll(),
-      this.#pool?.close(),
+      this.#stateless?.pool?.close(),
       ...[...this.#sessions.values(), ...this.#starting].map((session) => session.end("stopped")),
     ]);
     this.#options.events?.closed?.();
