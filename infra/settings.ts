@@ -203,55 +203,60 @@ function definedOnly<T extends object>(value: T): T {
 }
 
 /**
+ * Items that deliver a secret, each read by the sidecar's own parser for its flag and required to
+ * name the secret by ARN (so the task role can be limited to it); a bad item is a problem under
+ * `key`, never a throw.
+ */
+function parseSecretDeliveries<
+  D extends { readonly ref: { secretId: string; jsonKey?: string | undefined } },
+  T,
+>(
+  specs: readonly string[],
+  key: string,
+  parse: (spec: string) => D,
+  build: (delivery: D) => T,
+  problems: string[],
+): T[] {
+  const items: T[] = [];
+  for (const spec of specs) {
+    try {
+      const delivery = parse(spec);
+      if (!delivery.ref.secretId.startsWith("arn:aws"))
+        throw new InvalidSecretSpec(
+          `"${spec}": name the secret by ARN, so the task role can be limited to it`,
+        );
+      items.push(build(delivery));
+    } catch (error) {
+      if (!(error instanceof InvalidSecretSpec)) throw error;
+      problems.push(`${key}: ${error.message}`);
+    }
+  }
+  return items;
+}
+
+/**
  * Headers from secrets, as `Header-Name=SECRET_ARN[#jsonKey]` (the sidecar's --inject-header
  * syntax, read by its own parser); infra/examples/existing-server.ts reads the same shape.
  */
 export function parseInjectHeaders(specs: readonly string[], problems: string[]): InjectedHeader[] {
-  const headers: InjectedHeader[] = [];
-  for (const spec of specs) {
-    try {
-      const delivery = parseHeaderDelivery(spec);
-      if (!delivery.ref.secretId.startsWith("arn:aws"))
-        throw new InvalidSecretSpec(
-          `"${spec}": name the secret by ARN, so the task role can be limited to it`,
-        );
-      headers.push({
-        header: delivery.header,
-        secretArn: delivery.ref.secretId,
-        jsonKey: delivery.ref.jsonKey,
-      });
-    } catch (error) {
-      if (!(error instanceof InvalidSecretSpec)) throw error;
-      problems.push(`injectHeaders: ${error.message}`);
-    }
-  }
-  return headers;
+  return parseSecretDeliveries(
+    specs,
+    "injectHeaders",
+    parseHeaderDelivery,
+    (d) => ({ header: d.header, secretArn: d.ref.secretId, jsonKey: d.ref.jsonKey }),
+    problems,
+  );
 }
 
-/**
- * A stdio server's secret variables, as `NAME=SECRET_ARN[#jsonKey]` items: the sidecar's own
- * --secret-env parser, and by ARN only, so the task role can be limited to them.
- */
+/** A stdio server's secret variables, as `NAME=SECRET_ARN[#jsonKey]` items (the sidecar's --secret-env). */
 export function parseSecretEnvironment(specs: readonly string[], problems: string[]): SecretVariable[] {
-  const variables: SecretVariable[] = [];
-  for (const spec of specs) {
-    try {
-      const delivery = parseEnvDelivery(spec);
-      if (!delivery.ref.secretId.startsWith("arn:aws"))
-        throw new InvalidSecretSpec(
-          `"${spec}": name the secret by ARN, so the task role can be limited to it`,
-        );
-      variables.push({
-        name: delivery.name,
-        secretArn: delivery.ref.secretId,
-        jsonKey: delivery.ref.jsonKey,
-      });
-    } catch (error) {
-      if (!(error instanceof InvalidSecretSpec)) throw error;
-      problems.push(`secretEnvironment: ${error.message}`);
-    }
-  }
-  return variables;
+  return parseSecretDeliveries(
+    specs,
+    "secretEnvironment",
+    parseEnvDelivery,
+    (d) => ({ name: d.name, secretArn: d.ref.secretId, jsonKey: d.ref.jsonKey }),
+    problems,
+  );
 }
 
 /**

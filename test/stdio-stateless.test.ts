@@ -5,9 +5,9 @@
 import { Client, StreamableHTTPClientTransport } from "@modelcontextprotocol/client";
 import { afterEach, describe, expect, it } from "vitest";
 import { openStream, send } from "./helpers/client.ts";
-import { AGENT_TOKEN, startEmulator, stopAllEmulators } from "./helpers/emulator.ts";
+import { stopAllEmulators } from "./helpers/emulator.ts";
 import { jsonLine, startSidecarProcess, stopAllProcesses } from "./helpers/processes.ts";
-import { EVERYTHING, TEST_SERVER, textOf } from "./helpers/stdio.ts";
+import { EVERYTHING, startWithSecretEnv, TEST_SERVER, textOf } from "./helpers/stdio.ts";
 
 afterEach(async () => {
   await stopAllProcesses();
@@ -166,22 +166,12 @@ describe("--stdio-pool: 2026-07-28 stateless requests", () => {
   });
 
   it("after a --secret-env rotation, the pool's children are replaced with the new value: no call fails", async () => {
-    const agent = await startEmulator(
-      { "mcp/upstream": "s3cr3t-first" },
-      { cache: { ttlMs: 100, size: 1000, ignoreTransientErrors: true } },
-    );
-    const sidecar = await startSidecarProcess(
-      ["--stdio", TEST_SERVER, "--stdio-spares", "0", "--secret-env", "KEY=mcp/upstream"],
-      {
-        AWS_TOKEN: AGENT_TOKEN,
-        MCP_SIDECAR_SECRETS_AGENT: agent.url.origin,
-        MCP_SIDECAR_REFRESH_INTERVAL: "200ms",
-      },
-    );
+    const { agent, sidecar } = await startWithSecretEnv("s3cr3t-first", ["--stdio-spares", "0"]);
     // Children started before the secret was first read are replaced before they serve.
     const { client } = await modernClient(sidecar.url);
     const keyNow = async () =>
-      (JSON.parse(textOf(await client.callTool({ name: "env", arguments: {} }))) as { KEY?: string }).KEY;
+      (JSON.parse(textOf(await client.callTool({ name: "env", arguments: {} }))) as { UPSTREAM_KEY?: string })
+        .UPSTREAM_KEY;
     expect(await keyNow()).toBe("s3cr3t-first");
     agent.rotate("mcp/upstream", "s3cr3t-second");
     await expect.poll(keyNow, { timeout: 10_000 }).toBe("s3cr3t-second");

@@ -9,9 +9,9 @@ import { afterEach, describe, expect, it } from "vitest";
 import { childPids } from "../bench/lib.ts";
 import { CHILD_OOM_SCORE_ADJ } from "../proxy/upstream/stdio/process.ts";
 import { initializeBody, send } from "./helpers/client.ts";
-import { AGENT_TOKEN, startEmulator, stopAllEmulators } from "./helpers/emulator.ts";
+import { stopAllEmulators } from "./helpers/emulator.ts";
 import { jsonLine, type Started, startSidecarProcess, stopAllProcesses } from "./helpers/processes.ts";
-import { EVERYTHING, MEMORY, TEST_SERVER, textOf } from "./helpers/stdio.ts";
+import { EVERYTHING, MEMORY, startWithSecretEnv, TEST_SERVER, textOf } from "./helpers/stdio.ts";
 
 afterEach(async () => {
   await stopAllProcesses();
@@ -376,23 +376,7 @@ describe("--stdio environment and stop", () => {
 
 describe("--secret-env and rotation", () => {
   it("gives children the secret's value; after a rotation new children get the new one, old ones roll between calls: no call fails", async () => {
-    const agent = await startEmulator(
-      { "mcp/upstream": "s3cr3t-first" },
-      { cache: { ttlMs: 100, size: 1000, ignoreTransientErrors: true } },
-    );
-    const sidecar = await startSidecarProcess(
-      [
-        "--stdio",
-        TEST_SERVER,
-        "--secret-env",
-        "UPSTREAM_KEY=mcp/upstream",
-        "--secrets-agent",
-        agent.url.origin,
-        "--refresh-interval",
-        "200ms",
-      ],
-      { AWS_TOKEN: AGENT_TOKEN },
-    );
+    const { agent, sidecar } = await startWithSecretEnv("s3cr3t-first");
     await expect.poll(() => send(new URL("/ready", sidecar.url)).then((r) => r.status)).toBe(200);
     const keyOf = async (client: Client) =>
       (JSON.parse(textOf(await client.callTool({ name: "env", arguments: {} }))) as Record<string, string>)
@@ -443,21 +427,7 @@ describe("--secret-env and rotation", () => {
   });
 
   it("rolls a session only once its client is past the handshake, so the client's connect never meets the 404", async () => {
-    const agent = await startEmulator(
-      { "mcp/upstream": "s3cr3t-first" },
-      { cache: { ttlMs: 100, size: 1000, ignoreTransientErrors: true } },
-    );
-    const sidecar = await startSidecarProcess(
-      [
-        "--stdio",
-        TEST_SERVER,
-        "--secret-env",
-        "UPSTREAM_KEY=mcp/upstream",
-        "--secrets-agent",
-        agent.url.origin,
-      ],
-      { AWS_TOKEN: AGENT_TOKEN, MCP_SIDECAR_REFRESH_INTERVAL: "200ms" },
-    );
+    const { agent, sidecar } = await startWithSecretEnv("s3cr3t-first");
     await expect.poll(() => send(new URL("/ready", sidecar.url)).then((r) => r.status)).toBe(200);
     const witness = await connect(sidecar.url);
     // A client between its initialize answer and its notifications/initialized.
@@ -498,24 +468,7 @@ describe("--secret-env and rotation", () => {
   });
 
   it("--roll-on-rotation=false keeps the children until their sessions end", async () => {
-    const agent = await startEmulator(
-      { "mcp/upstream": "s3cr3t-a" },
-      { cache: { ttlMs: 100, size: 1000, ignoreTransientErrors: true } },
-    );
-    const sidecar = await startSidecarProcess(
-      [
-        "--stdio",
-        TEST_SERVER,
-        "--secret-env",
-        "UPSTREAM_KEY=mcp/upstream",
-        "--secrets-agent",
-        agent.url.origin,
-        "--refresh-interval",
-        "200ms",
-        "--roll-on-rotation=false",
-      ],
-      { AWS_TOKEN: AGENT_TOKEN },
-    );
+    const { agent, sidecar } = await startWithSecretEnv("s3cr3t-a", ["--roll-on-rotation=false"]);
     await expect.poll(() => send(new URL("/ready", sidecar.url)).then((r) => r.status)).toBe(200);
     const old = await connect(sidecar.url);
     agent.rotate("mcp/upstream", "s3cr3t-b");

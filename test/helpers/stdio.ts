@@ -1,7 +1,8 @@
-// The stdio servers the stdio upstream's tests run, as --stdio command lines, and the one answer
-// shape they read.
+// The stdio servers the stdio upstream's tests run, as --stdio command lines, the one answer shape
+// they read, and a sidecar whose children get a secret that the tests rotate.
 
-import { ROOT } from "./processes.ts";
+import { AGENT_TOKEN, startEmulator } from "./emulator.ts";
+import { ROOT, startSidecarProcess } from "./processes.ts";
 
 const NODE = process.execPath;
 /** test/peers/stdio-test-server.ts: crashes, hangs, spawns, echoes its environment on command. */
@@ -12,3 +13,23 @@ export const MEMORY = `${NODE} ${ROOT}node_modules/@modelcontextprotocol/server-
 type Text = { content: { text: string }[] };
 /** The first text content of a tool result. */
 export const textOf = (result: unknown) => (result as Text).content[0]?.text ?? "";
+
+/**
+ * A sidecar running TEST_SERVER whose children get UPSTREAM_KEY from the agent emulator's
+ * `mcp/upstream` (first `value`), re-read every 200 ms; `args` go on its command line.
+ */
+export async function startWithSecretEnv(value: string, args: readonly string[] = []) {
+  const agent = await startEmulator(
+    { "mcp/upstream": value },
+    { cache: { ttlMs: 100, size: 1000, ignoreTransientErrors: true } },
+  );
+  const sidecar = await startSidecarProcess(
+    ["--stdio", TEST_SERVER, "--secret-env", "UPSTREAM_KEY=mcp/upstream", ...args],
+    {
+      AWS_TOKEN: AGENT_TOKEN,
+      MCP_SIDECAR_SECRETS_AGENT: agent.url.origin,
+      MCP_SIDECAR_REFRESH_INTERVAL: "200ms",
+    },
+  );
+  return { agent, sidecar };
+}

@@ -1,13 +1,13 @@
 // A 2026-07-28 MCP server on the SDK 2.x packages (@modelcontextprotocol/server), on plain node:http:
 // the test peer for the stateless generation. Run directly, it prints its URL as a JSON line.
 //
-// createMcpHandler is fetch-style; the adapter below passes the client's disconnect into
-// Request.signal, which is how a 2026-07-28 server learns a call was cancelled.
+// createMcpHandler is fetch-style; the sidecar's own node:http bridge (the stdio pool's,
+// proxy/upstream/stdio/fetch-bridge.ts) passes the client's disconnect into Request.signal, which
+// is how a 2026-07-28 server learns a call was cancelled.
 
 import { EventEmitter } from "node:events";
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from "node:http";
 import type { AddressInfo } from "node:net";
-import { Readable } from "node:stream";
 import {
   createMcpHandler,
   hostHeaderValidationResponse,
@@ -17,6 +17,7 @@ import {
   originValidationResponse,
 } from "@modelcontextprotocol/server";
 import * as z from "zod";
+import { fetchRequestOf, writeFetchResponse } from "../../proxy/upstream/stdio/fetch-bridge.ts";
 
 /** Emits "tool" with the tool's name as each call starts, for tests that wait on it. */
 export const toolEvents = new EventEmitter();
@@ -67,36 +68,15 @@ function buildServer(): McpServer {
 export const handler = createMcpHandler(() => buildServer(), { onerror: () => {} });
 
 async function nodeToFetch(req: IncomingMessage, res: ServerResponse): Promise<void> {
-  const abort = new AbortController();
-  res.on("close", () => {
-    if (!res.writableFinished) abort.abort(new Error("client disconnected"));
-  });
   const chunks: Buffer[] = [];
   for await (const chunk of req) chunks.push(chunk as Buffer);
   const hasBody = req.method !== "GET" && req.method !== "HEAD";
-  const headers = new Headers();
-  for (let i = 0; i < req.rawHeaders.length; i += 2)
-    headers.append(req.rawHeaders[i] as string, req.rawHeaders[i + 1] as string);
-  const request = new Request(`http://${req.headers.host}${req.url}`, {
-    method: req.method,
-    headers,
-    body: hasBody ? Buffer.concat(chunks) : undefined,
-    signal: abort.signal,
-  });
+  const { request } = fetchRequestOf(req, res, hasBody ? Buffer.concat(chunks) : undefined);
   const response =
     hostHeaderValidationResponse(request, localhostAllowedHostnames()) ??
     originValidationResponse(request, localhostAllowedOrigins()) ??
     (await handler.fetch(request));
-  res.writeHead(response.status, [...response.headers].flat());
-  res.flushHeaders();
-  if (!response.body) {
-    res.end();
-    return;
-  }
-  const body = Readable.fromWeb(response.body as import("node:stream/web").ReadableStream);
-  res.on("close", () => body.destroy());
-  body.on("error", () => res.destroy());
-  body.pipe(res);
+  await writeFetchResponse(response, res);
 }
 
 export async function startSdk2Server(port = 0): Promise<{ server: Server; url: URL }> {
