@@ -7,6 +7,7 @@
 
 import { DRAIN_OPTIONS } from "./config/drain-options.ts";
 import type { OptionSpec } from "./config/option.ts";
+import { ROUTING_OPTIONS, routingProblems, type SessionContinuity } from "./config/routing-options.ts";
 import { SECRETS_OPTIONS } from "./config/secrets-options.ts";
 import { SERVING_OPTIONS } from "./config/serving-options.ts";
 import { STDIO_OPTIONS } from "./config/stdio-options.ts";
@@ -14,6 +15,7 @@ import { TELEMETRY_OPTIONS } from "./config/telemetry-options.ts";
 import type { EnvSetting } from "./config/values.ts";
 import { InvalidValue } from "./config/values.ts";
 import type { EnvDelivery, FileDelivery, HeaderDelivery, SecretRef } from "./secrets/spec.ts";
+import type { Cidr } from "./sessions/cidr.ts";
 
 export { parseDuration, parseSize } from "./config/values.ts";
 
@@ -73,6 +75,14 @@ export interface SidecarConfig {
    */
   readonly stdioCommandLine: readonly string[] | undefined;
   readonly stdioBaseEnv: Readonly<Record<string, string>>;
+  readonly sessionRouting: boolean;
+  readonly sessionSecret: SecretRef | undefined;
+  readonly sessionContinuity: SessionContinuity;
+  readonly advertiseUrl: URL | "auto" | undefined;
+  readonly peerCidrs: readonly Cidr[];
+  readonly peerTimeoutMs: number;
+  /** ECS_CONTAINER_METADATA_URI_V4 from the environment parseConfig is given (for --advertise-url auto). */
+  readonly ecsMetadataUri: string | undefined;
   readonly metricsPath: string;
   readonly metricsPort: number | undefined;
   readonly metricsMaxTools: number;
@@ -82,6 +92,7 @@ export interface SidecarConfig {
 export const OPTIONS: readonly OptionSpec[] = [
   ...SERVING_OPTIONS,
   ...STDIO_OPTIONS,
+  ...ROUTING_OPTIONS,
   ...DRAIN_OPTIONS,
   ...SECRETS_OPTIONS,
   ...TELEMETRY_OPTIONS,
@@ -90,10 +101,11 @@ export const OPTIONS: readonly OptionSpec[] = [
 /** Whether any secret delivery is configured, and so the Secrets Manager Agent is needed. */
 export function needsSecretsAgent(
   config: Pick<SidecarConfig, "authSecret" | "injectHeaders" | "secretFiles"> &
-    Partial<Pick<SidecarConfig, "secretEnv">>,
+    Partial<Pick<SidecarConfig, "secretEnv" | "sessionSecret">>,
 ): boolean {
   return (
     config.authSecret !== undefined ||
+    config.sessionSecret !== undefined ||
     config.injectHeaders.length > 0 ||
     config.secretFiles.length > 0 ||
     (config.secretEnv?.length ?? 0) > 0
@@ -205,6 +217,8 @@ export function parseConfig(
       else base[setting.name] = value;
     }
     values.stdioBaseEnv = Object.freeze(base);
+    const metadata = env.ECS_CONTAINER_METADATA_URI_V4;
+    values.ecsMetadataUri = metadata === undefined || metadata === "" ? undefined : metadata;
     errors.push(...crossCheck(values as unknown as SidecarConfig));
   }
   if (errors.length > 0) return { kind: "errors", errors };
@@ -249,6 +263,7 @@ function crossCheck(config: SidecarConfig): string[] {
     if (childNames.has(name)) errors.push(`--stdio-env/--secret-env: ${name} is given more than once`);
     childNames.add(name);
   }
+  errors.push(...routingProblems(config));
   if (
     config.metricsPort === undefined &&
     [config.healthPath, config.readyPath].includes(config.metricsPath)

@@ -72,7 +72,22 @@ export const SIDECAR_ERRORS = Object.freeze({
   sessionNotFound: spec(
     "MCP_SIDECAR_SESSION_NOT_FOUND",
     404,
-    "No stdio session has this Mcp-Session-Id (it ended: DELETE, idle, its process exited); the client re-initializes.",
+    "No session has this Mcp-Session-Id: a stdio session that ended (DELETE, idle, its process exited), or with --session-routing a token this deployment did not issue, altered, or whose session cannot be continued; the client re-initializes.",
+  ),
+  sessionMoved: spec(
+    "MCP_SIDECAR_SESSION_MOVED",
+    421,
+    "With --session-routing, to a request another task's sidecar forwarded: this task does not own the session (any more), or is draining; the forwarding sidecar continues the session itself (the answer carries Mcp-Sidecar-Session: moved). Clients never see it.",
+  ),
+  sessionKeysUnavailable: spec(
+    "MCP_SIDECAR_SESSION_KEYS_UNAVAILABLE",
+    503,
+    "With --session-routing, the --session-secret has not been loaded from the agent yet, so no session token can be sealed or opened (/ready says so too); the answer carries Retry-After.",
+  ),
+  sessionNotContinued: spec(
+    "MCP_SIDECAR_SESSION_NOT_CONTINUED",
+    502,
+    "With --session-routing and --session-continuity replay, the session's owner is gone and re-creating the session on this task failed (the message says why); the token stays valid, so a retry may succeed.",
   ),
   sessionRequired: spec(
     "MCP_SIDECAR_SESSION_REQUIRED",

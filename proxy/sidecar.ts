@@ -14,10 +14,12 @@ import { DrainController, type SocketAction } from "./lifecycle/drain-controller
 import type { CheckResult } from "./lifecycle/readiness.ts";
 import { AgentClient } from "./secrets/agent-client.ts";
 import { type Scheduler, SecretsRuntime } from "./secrets/runtime.ts";
+import { FORWARDED_BY_HEADER } from "./sessions/hop.ts";
 import { createLogger, type Logger } from "./telemetry/logger.ts";
 import { SidecarMetrics } from "./telemetry/metrics.ts";
 import { Telemetry } from "./telemetry/telemetry.ts";
 import { HttpUpstream } from "./upstream/http/http-upstream.ts";
+import { createSessionRouting, type SessionRouting } from "./upstream/routing/create.ts";
 import { createStdioUpstream } from "./upstream/stdio/create.ts";
 import type { Upstream } from "./upstream/upstream.ts";
 
@@ -63,6 +65,7 @@ export class Sidecar {
   #drainStartedAt = 0;
   #listening: Promise<URL> | undefined;
   #killChildren: () => void = () => {};
+  readonly #routing: SessionRouting | undefined;
   #address: URL | undefined;
 
   constructor(config: SidecarConfig, options: SidecarOptions = {}) {
@@ -87,15 +90,26 @@ export class Sidecar {
     const telemetry = new Telemetry(this.metrics, this.logger);
     this.#telemetry = telemetry;
     if (config.upstream !== undefined) {
-      this.#upstream = new HttpUpstream(
+      const local = new HttpUpstream(
         { ...config, upstream: config.upstream },
         {
           onProbe: (result) => telemetry.probeFinished(result),
           ...(secrets
-            ? { injectedHeaders: () => secrets.upstreamHeaders, dropHeaders: ownedHeaders(secrets) }
+            ? {
+                injectedHeaders: () => secrets.upstreamHeaders,
+                dropHeaders: ownedHeaders(secrets, config.sessionRouting),
+              }
             : {}),
         },
       );
+      if (config.sessionRouting && secrets) {
+        this.#routing = createSessionRouting(local, config, {
+          secrets,
+          registry: this.metrics.registry,
+          logger: this.logger,
+        });
+        this.#upstream = this.#routing.upstream;
+      } else this.#upstream = local;
     } else {
       const stdio = createStdioUpstream(
         { ...config, stdioCommandLine: config.stdioCommandLine ?? [] },
@@ -146,11 +160,19 @@ export class Sidecar {
   }
 
   async #listen(): Promise<URL> {
+    await this.#routing?.prepare();
     const { url, listen } = await this.#frontDoor.listen();
+    const advertised = this.#routing?.listening(Number(url.port));
     this.#address = url;
     this.secrets?.start();
     this.logger.info(
-      { url: url.href, listen, upstream: this.#upstream.target, version: VERSION },
+      {
+        url: url.href,
+        listen,
+        upstream: this.#upstream.target,
+        version: VERSION,
+        ...(advertised === undefined ? {} : { advertised }),
+      },
       "sidecar listening",
     );
     // Lifecycle lines go out at once (request lines are buffered; see telemetry/logger.ts).
@@ -271,10 +293,14 @@ export class Sidecar {
   }
 }
 
-/** Lower-case request headers the sidecar consumes (its API key) or sets itself (injected secrets). */
-function ownedHeaders(secrets: SecretsRuntime): ReadonlySet<string> {
+/**
+ * Lower-case request headers the sidecar consumes (its API key, the hop header of session routing)
+ * or sets itself (injected secrets).
+ */
+function ownedHeaders(secrets: SecretsRuntime, sessionRouting: boolean): ReadonlySet<string> {
   const owned = new Set(secrets.injectedHeaderNames);
   if (secrets.authRequired) owned.add("authorization");
+  if (sessionRouting) owned.add(FORWARDED_BY_HEADER);
   return owned;
 }
 

@@ -80,6 +80,12 @@ const PURE = PROXY.filter(
       "proxy/telemetry/exchange-summary.ts",
       "proxy/secrets/spec.ts",
       "proxy/secrets/secret-state.ts",
+      "proxy/secrets/deliveries.ts",
+      "proxy/sessions/session-token.ts",
+      "proxy/sessions/cidr.ts",
+      "proxy/sessions/hop.ts",
+      "proxy/upstream/routing/route-plan.ts",
+      "proxy/upstream/routing/replayed-sessions.ts",
     ].includes(file),
 );
 

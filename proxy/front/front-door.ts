@@ -17,6 +17,7 @@ import { createServer } from "../http/node-http.ts";
 import type { DrainPhase } from "../lifecycle/drain.ts";
 import { describeJsonRpc } from "../protocol/jsonrpc.ts";
 import { CAPTURE_LIMIT_BYTES } from "../protocol/response-capture.ts";
+import { FORWARDED_BY_HEADER, SESSION_MOVED, SESSION_MOVED_HEADER } from "../sessions/hop.ts";
 import type { ExchangeSummary } from "../telemetry/exchange-summary.ts";
 import type { RouteClass } from "../telemetry/metrics.ts";
 import type { Telemetry } from "../telemetry/telemetry.ts";
@@ -39,6 +40,7 @@ export type FrontDoorConfig = Pick<
   | "requestTimeoutMs"
   | "keepAliveTimeoutMs"
   | "drainRetryAfterMs"
+  | "sessionRouting"
 >;
 
 export interface FrontDoorParts {
@@ -226,6 +228,15 @@ export class FrontDoor implements ExchangeObserver {
       req.method === "POST" ? await readBodyPrefix(req, CAPTURE_LIMIT_BYTES, ANSWER_BODY_WAIT_MS) : undefined;
     if (res.destroyed) return;
     this.#parts.telemetry.refusedWhileDraining(req.method, req.url);
+    if (this.#config.sessionRouting && req.headers[FORWARDED_BY_HEADER] !== undefined) {
+      // A peer forwarded a request of a session this task owns: the peer continues the session itself.
+      writeSidecarError(res, SIDECAR_ERRORS.sessionMoved, "the session's owner is draining", {
+        message: body === undefined ? undefined : describeJsonRpc(body),
+        close: true,
+        headers: { [SESSION_MOVED_HEADER]: SESSION_MOVED },
+      });
+      return;
+    }
     writeSidecarError(res, SIDECAR_ERRORS.draining, "sidecar is draining; retry on another instance", {
       message: body === undefined ? undefined : describeJsonRpc(body),
       retryAfterMs: this.#config.drainRetryAfterMs,

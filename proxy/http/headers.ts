@@ -223,3 +223,33 @@ export function ensureRequestId(
   headers.push("x-request-id", id);
   return id;
 }
+
+/**
+ * Sets header `lowerName` in a flat [name, value, ...] array, in place: replaces its first value and
+ * drops any other, appends it when absent; `value` undefined removes it altogether.
+ */
+export function setHeader(headers: string[], lowerName: string, value: string | undefined): void {
+  let set = value === undefined;
+  for (let i = 0; i < headers.length; ) {
+    const name = headers[i] as string;
+    if (name.length === lowerName.length && name.toLowerCase() === lowerName) {
+      if (!set) {
+        headers[i + 1] = value as string;
+        set = true;
+        i += 2;
+        continue;
+      }
+      headers.splice(i, 2);
+      continue;
+    }
+    i += 2;
+  }
+  if (!set) headers.push(lowerName, value as string);
+}
+
+/** The first value of header `lowerName` in a flat [name, value, ...] array. */
+export function headerValue(headers: readonly string[], lowerName: string): string | undefined {
+  for (let i = 0; i < headers.length; i += 2)
+    if ((headers[i] as string).toLowerCase() === lowerName) return headers[i + 1];
+  return undefined;
+}

@@ -8,13 +8,15 @@
 // for an on-demand refreshNow (on-demand.ts: at most one per second per secret, however many
 // unknown keys arrive), so it is accepted within about a second.
 
-import { createHash, timingSafeEqual } from "node:crypto";
+import { timingSafeEqual } from "node:crypto";
 import type { CheckResult } from "../lifecycle/readiness.ts";
+import type { SessionKey } from "../sessions/session-token.ts";
 import type { Logger } from "../telemetry/logger.ts";
 import type { AgentClient, AgentResult } from "./agent-client.ts";
+import { computeDeliveries, digest } from "./deliveries.ts";
 import { OnDemandRefresh } from "./on-demand.ts";
 import { SecretFiles } from "./secret-files.ts";
-import { resolveValue, TrackedSecret, versionLabel } from "./secret-state.ts";
+import { TrackedSecret, versionLabel } from "./secret-state.ts";
 import type { EnvDelivery, FileDelivery, HeaderDelivery, SecretRef } from "./spec.ts";
 
 export interface Scheduler {
@@ -42,18 +44,15 @@ export interface SecretsSettings {
   readonly injectHeaders: readonly HeaderDelivery[];
   readonly secretFiles: readonly FileDelivery[];
   readonly secretEnv?: readonly EnvDelivery[];
+  /** --session-secret: the session token keys (current and previous open tokens; current seals). */
+  readonly sessionSecret?: SecretRef | undefined;
 }
 
 export const SECRETS_CHECK_NAME = "secrets";
 const STARTUP_BACKOFF_BASE_MS = 200;
 const STARTUP_BACKOFF_CAP_MS = 10_000;
-const HEADER_VALUE = /^[\t\x20-\x7e\x80-\xff]*$/;
 
 export type AuthVerdict = "ok" | "missing" | "unknown";
-
-function digest(value: string): Buffer {
-  return createHash("sha256").update(value).digest();
-}
 
 export class SecretsRuntime {
   readonly #client: AgentClient;
@@ -66,6 +65,10 @@ export class SecretsRuntime {
   #cycle: Promise<void> | undefined;
   /** On-demand refreshes of the --auth-secret, when there is one. */
   readonly #onDemand: OnDemandRefresh | undefined;
+  /** On-demand refreshes of the --session-secret, for tokens sealed with a key not polled yet. */
+  readonly #sessionOnDemand: OnDemandRefresh | undefined;
+  /** Session token keys: the current version's first. Replaced whole, never edited in place. */
+  #sessionKeys: readonly SessionKey[] = [];
   /** Digests of every API key a client may present right now. */
   #acceptedKeys: Buffer[] = [];
   /** [name, value, ...] set on every upstream request: replaced whole, never edited in place. */
@@ -99,6 +102,7 @@ export class SecretsRuntime {
       this.tracked.set(ref.secretId, new TrackedSecret(ref.secretId, followsPrevious));
     };
     if (settings.authSecret) track(settings.authSecret, true);
+    if (settings.sessionSecret) track(settings.sessionSecret, true);
     for (const delivery of settings.injectHeaders) track(delivery.ref, false);
     for (const delivery of settings.secretFiles) track(delivery.ref, false);
     for (const delivery of settings.secretEnv ?? []) track(delivery.ref, false);
@@ -110,6 +114,29 @@ export class SecretsRuntime {
         return this.#refresh(auth, true).then((changed) => (changed ? this.#deliver() : undefined));
       }, scheduler);
     }
+    const session = settings.sessionSecret && this.tracked.get(settings.sessionSecret.secretId);
+    if (session) {
+      this.#sessionOnDemand = new OnDemandRefresh(() => {
+        session.onDemandCount++;
+        return this.#refresh(session, true).then((changed) => (changed ? this.#deliver() : undefined));
+      }, scheduler);
+    }
+  }
+
+  /** The session token keys: [0] seals new tokens; every one opens them. Empty until loaded. */
+  get sessionKeys(): readonly SessionKey[] {
+    return this.#sessionKeys;
+  }
+
+  /**
+   * A token sealed with a key id none of sessionKeys has (a rotation another task saw first): waits,
+   * bounded as for API keys (on-demand.ts), for a refreshNow; true when the key is then known.
+   */
+  refreshSessionKeysOnDemand(keyId: string): Promise<boolean> {
+    if (this.#sessionOnDemand === undefined) return Promise.resolve(false);
+    return this.#sessionOnDemand.wait(() =>
+      this.#sessionKeys.some((key) => key.id.toString("hex") === keyId),
+    );
   }
 
   get configured(): boolean {
@@ -144,6 +171,7 @@ export class SecretsRuntime {
   stop(): void {
     this.#stopped = true;
     this.#onDemand?.stop();
+    this.#sessionOnDemand?.stop();
     if (this.#timer !== undefined) this.#scheduler.clearTimeout(this.#timer);
     this.#timer = undefined;
   }
@@ -152,6 +180,7 @@ export class SecretsRuntime {
   async settled(): Promise<void> {
     while (this.#cycle) await this.#cycle;
     await this.#onDemand?.settled();
+    await this.#sessionOnDemand?.settled();
   }
 
   // ---- polling ----
@@ -253,41 +282,13 @@ export class SecretsRuntime {
   }
 
   async #deliverNow(): Promise<void> {
-    const problems: string[] = [];
-    const auth = this.#settings.authSecret;
-    if (auth) {
-      const secret = this.tracked.get(auth.secretId) as TrackedSecret;
-      const keys: Buffer[] = [];
-      for (const version of secret.acceptedVersions()) {
-        const resolved = resolveValue(version, auth.jsonKey, true);
-        if (resolved.ok) keys.push(digest(resolved.value as string));
-        else if (version === secret.current) problems.push(`--auth-secret ${auth.label} ${resolved.reason}`);
-      }
-      this.#acceptedKeys = keys;
-    }
-    const headers: string[] = [];
-    for (const delivery of this.#settings.injectHeaders) {
-      const current = this.tracked.get(delivery.ref.secretId)?.current;
-      if (!current) continue;
-      const resolved = resolveValue(current, delivery.ref.jsonKey, true);
-      if (!resolved.ok)
-        problems.push(`--inject-header ${delivery.header}=${delivery.ref.label} ${resolved.reason}`);
-      else if (!HEADER_VALUE.test(resolved.value as string))
-        problems.push(`--inject-header ${delivery.header}: the value is not a valid header value`);
-      else headers.push(delivery.header, resolved.value as string);
-    }
+    const { acceptedKeys, sessionKeys, headers, env, problems } = computeDeliveries(
+      this.#settings,
+      (secretId) => this.tracked.get(secretId),
+    );
+    if (this.#settings.authSecret) this.#acceptedKeys = acceptedKeys;
+    if (this.#settings.sessionSecret) this.#sessionKeys = sessionKeys;
     this.#headers = headers;
-    const env: Record<string, string> = {};
-    for (const delivery of this.#settings.secretEnv ?? []) {
-      const current = this.tracked.get(delivery.ref.secretId)?.current;
-      if (!current) continue;
-      const resolved = resolveValue(current, delivery.ref.jsonKey, true);
-      if (!resolved.ok)
-        problems.push(`--secret-env ${delivery.name}=${delivery.ref.label} ${resolved.reason}`);
-      else if ((resolved.value as string).includes("\0"))
-        problems.push(`--secret-env ${delivery.name}: the value holds a NUL byte`);
-      else env[delivery.name] = resolved.value as string;
-    }
     if (Object.entries(env).some(([name, value]) => this.#env[name] !== value)) this.#envGeneration++;
     this.#env = Object.freeze(env);
     this.#problems = problems;

@@ -138,3 +138,18 @@ export function summarize(request: AdmittedRequest, facts: ExchangeFacts): Excha
     upstreamErrorKind: facts.upstreamErrorKind,
   };
 }
+
+/** `observer`, with `finished` told first of the exchange's summary. */
+export function observing(
+  observer: ExchangeObserver,
+  finished: (summary: ExchangeSummary) => void,
+): ExchangeObserver {
+  return {
+    streamOpened: (kind) => observer.streamOpened(kind),
+    keepaliveSent: () => observer.keepaliveSent(),
+    exchangeFinished: (res: ServerResponse, summary: ExchangeSummary) => {
+      finished(summary);
+      observer.exchangeFinished(res, summary);
+    },
+  };
+}

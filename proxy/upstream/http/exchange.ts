@@ -12,12 +12,12 @@
 import type { Readable } from "node:stream";
 import type { Dispatcher } from "undici";
 import { SIDECAR_ERRORS, type SidecarErrorSpec } from "../../errors.ts";
-import { writeSidecarError } from "../../http/answers.ts";
+import { type SidecarAnswerOptions, writeSidecarError } from "../../http/answers.ts";
 import { ANSWER_BODY_WAIT_MS, type BodyPrefix } from "../../http/body-prefix.ts";
 import { clientResponseHeaders } from "../../http/headers.ts";
-import { classifyTransportError, type TransportFailure } from "../../http/transport-errors.ts";
+import { classifyTransportError } from "../../http/transport-errors.ts";
 import { describeJsonRpc, type McpMessageInfo } from "../../protocol/jsonrpc.ts";
-import { LegacyPost, type LegacySessions, type LegacyStream } from "../../protocol/legacy-sse.ts";
+import { LegacyPost, type LegacyStream } from "../../protocol/legacy-sse.ts";
 import {
   classifyExchange,
   type ExchangeKind,
@@ -35,33 +35,19 @@ import {
   type InFlightExchange,
   summarize,
 } from "../upstream.ts";
+import { BEFORE_ANSWER, type ExchangeRoute, keptBody, swapSessionId, wholeBody } from "./exchange-route.ts";
+import {
+  declaredTooLarge,
+  ExchangeAbortedError,
+  type HttpExchangeSettings,
+  UNREACHABLE,
+  UPSTREAM_FAILURES,
+} from "./exchange-settings.ts";
 import { sendBody } from "./request-body.ts";
 import { SseRelay } from "./sse-relay.ts";
 
-/** What the client is told when the upstream fails before answering, by how it failed. */
-const UNREACHABLE: readonly [SidecarErrorSpec, UpstreamErrorKind] = [
-  SIDECAR_ERRORS.upstreamUnreachable,
-  "unreachable",
-];
-const UPSTREAM_FAILURES: Partial<Record<TransportFailure, readonly [SidecarErrorSpec, UpstreamErrorKind]>> = {
-  connect_timeout: [SIDECAR_ERRORS.upstreamConnectTimeout, "connect_timeout"],
-  headers_timeout: [SIDECAR_ERRORS.upstreamHeadersTimeout, "headers_timeout"],
-};
-
-export interface HttpExchangeSettings {
-  readonly dispatcher: Dispatcher;
-  readonly sseKeepaliveMs: number;
-  readonly maxBodyBytes: number;
-  readonly upstreamHeadersTimeoutMs: number;
-  /** The upstream refused the connection: readiness should know before its next probe. */
-  readonly onRefused: () => void;
-  /** The legacy HTTP+SSE sessions open through this upstream (drained by call). */
-  readonly legacy: LegacySessions;
-}
-
-class ExchangeAbortedError extends Error {
-  override name = "ExchangeAbortedError";
-}
+export type { ExchangeRoute } from "./exchange-route.ts";
+export type { HttpExchangeSettings } from "./exchange-settings.ts";
 
 export class HttpExchange implements Dispatcher.DispatchHandler, InFlightExchange {
   readonly kind: ExchangeKind;
@@ -86,26 +72,37 @@ export class HttpExchange implements Dispatcher.DispatchHandler, InFlightExchang
   #legacyStream: LegacyStream | undefined;
   /** A POST to a legacy session, whose answers are due on the session's stream. */
   #legacyPost: LegacyPost | undefined;
+  readonly #route: ExchangeRoute | undefined;
+  /** The router took the request back (ExchangeRoute.handBack): nothing more of this exchange. */
+  #handedBack = false;
 
-  constructor(request: AdmittedRequest, settings: HttpExchangeSettings, observer: ExchangeObserver) {
+  constructor(
+    request: AdmittedRequest,
+    settings: HttpExchangeSettings,
+    observer: ExchangeObserver,
+    route?: ExchangeRoute,
+  ) {
     this.#request = request;
     this.kind = classifyExchange(request.req.method ?? "GET", request.head);
     this.#settings = settings;
     this.#observer = observer;
+    this.#route = route;
     request.res.once("close", this.#onClientClose);
   }
 
   /** Starts the upstream request (the request's headers are final). */
   start(): void {
     const { req, head } = this.#request;
-    const length = head.contentLength;
-    if (length !== undefined && Number(length) > this.#settings.maxBodyBytes) {
+    const tooLarge = declaredTooLarge(head.contentLength, this.#settings.maxBodyBytes);
+    if (tooLarge !== undefined) {
       this.#settle("body_too_large");
-      this.#answer(
-        SIDECAR_ERRORS.bodyTooLarge,
-        `request body of ${length} bytes exceeds --max-body-size (${this.#settings.maxBodyBytes} bytes)`,
-        { close: true },
-      );
+      this.#answer(SIDECAR_ERRORS.bodyTooLarge, tooLarge, { close: true });
+      return;
+    }
+    const read = this.#route?.body;
+    if (read !== undefined) {
+      this.#body = read === null ? undefined : wholeBody(read);
+      this.#dispatch(read);
       return;
     }
     const legacy = req.method === "POST" ? this.#settings.legacy.streamFor(req.url ?? "/") : undefined;
@@ -164,14 +161,17 @@ export class HttpExchange implements Dispatcher.DispatchHandler, InFlightExchang
     // 1xx: Node answers Expect: 100-continue itself; other interim responses are not relayed.
     if (statusCode < 200) return;
     const { req, res, head } = this.#request;
+    const { headers, eventStream } = clientResponseHeaders((controller.rawHeaders ?? []) as Buffer[]);
+    if (this.#offerBack({ status: statusCode, headers })) return;
     this.#upstreamMs = performance.now() - this.#request.startedAt;
     this.#status = statusCode;
     if (statusCode >= 300) this.#legacyPost?.failed();
-    const { headers, eventStream } = clientResponseHeaders((controller.rawHeaders ?? []) as Buffer[]);
+    const swap = this.#route?.clientSessionId;
+    if (swap !== undefined) swapSessionId(headers, swap, keptBody(this.#body, head));
     if (statusMessage) res.writeHead(statusCode, statusMessage, headers);
     else res.writeHead(statusCode, headers);
-    const keptBody = req.method === "POST" && this.#body !== undefined && !this.#body.dropped;
-    if (keptBody || head.mcpMethod !== undefined) this.#response = new ResponseCapture(eventStream);
+    const bodyKept = req.method === "POST" && this.#body !== undefined && !this.#body.dropped;
+    if (bodyKept || head.mcpMethod !== undefined) this.#response = new ResponseCapture(eventStream);
     if (eventStream) {
       this.#streamKind = streamKindOf(req.method ?? "GET", this.kind, head);
       this.#observer.streamOpened(this.#streamKind);
@@ -202,6 +202,7 @@ export class HttpExchange implements Dispatcher.DispatchHandler, InFlightExchang
   }
 
   onResponseError(_controller: Dispatcher.DispatchController, error: Error): void {
+    if (this.#handedBack) return;
     this.#sse?.stop();
     this.#legacyPost?.failed();
     const { req, res } = this.#request;
@@ -221,8 +222,10 @@ export class HttpExchange implements Dispatcher.DispatchHandler, InFlightExchang
       if (!answered) res.destroy();
       return;
     }
-    this.#settle("upstream_error");
     const { failure, detail } = classifyTransportError(error);
+    const before = BEFORE_ANSWER[failure];
+    if (!res.headersSent && before !== undefined && this.#offerBack(before)) return;
+    this.#settle("upstream_error");
     if (failure === "refused") this.#settings.onRefused();
     const [spec, kind] = UPSTREAM_FAILURES[failure] ?? UNREACHABLE;
     this.#errorCode = spec.code;
@@ -317,7 +320,18 @@ export class HttpExchange implements Dispatcher.DispatchHandler, InFlightExchang
 
   // ---- internals ----
 
+  /** Offers the answer (or the failure to get one) back to the router: true when it took the request. */
+  #offerBack(answer: Parameters<NonNullable<ExchangeRoute["handBack"]>>[0]): boolean {
+    if (this.#route?.handBack?.(answer, keptBody(this.#body, this.#request.head)) !== true) return false;
+    this.#handedBack = true;
+    this.#sse?.stop();
+    this.#request.res.off("close", this.#onClientClose);
+    this.#controller?.abort(new ExchangeAbortedError("handed_back"));
+    return true;
+  }
+
   #onClientClose = (): void => {
+    if (this.#handedBack) return;
     this.#sse?.stop();
     this.#legacyStream?.close();
     const res = this.#request.res;
@@ -330,19 +344,12 @@ export class HttpExchange implements Dispatcher.DispatchHandler, InFlightExchang
   };
 
   /** The sidecar's own error answer, quoting the request's id when the body is known. */
-  #answer(
-    spec: SidecarErrorSpec,
-    text: string,
-    options: { readonly close?: boolean; readonly retryAfterMs?: number | undefined } = {},
-  ): boolean {
+  #answer(spec: SidecarErrorSpec, text: string, options: SidecarAnswerOptions = {}): boolean {
     const answered = writeSidecarError(this.#request.res, spec, text, {
       ...options,
       message: this.#readMessage(),
     });
-    if (answered) {
-      this.#status = spec.status;
-      this.#errorCode = spec.code;
-    }
+    if (answered) [this.#status, this.#errorCode] = [spec.status, spec.code];
     return answered;
   }
 }

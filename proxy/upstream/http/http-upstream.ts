@@ -8,8 +8,9 @@ import { type ForwardedFor, prepareUpstreamRequest, type UpstreamRequestHead } f
 import { CachedCheck, type CheckResult } from "../../lifecycle/readiness.ts";
 import { LegacySessions } from "../../protocol/legacy-sse.ts";
 import type { AdmittedRequest, ExchangeObserver, InFlightExchange, Upstream } from "../upstream.ts";
-import { HttpExchange, type HttpExchangeSettings } from "./exchange.ts";
+import { type ExchangeRoute, HttpExchange, type HttpExchangeSettings } from "./exchange.ts";
 import { probeUpstream } from "./probe.ts";
+import { type OpenedSession, openUpstreamSession } from "./session-opener.ts";
 
 export type HttpUpstreamConfig = { readonly upstream: URL } & Pick<
   SidecarConfig,
@@ -91,14 +92,27 @@ export class HttpUpstream implements Upstream {
     return prepareUpstreamRequest(raw, this.#host, forwarded, this.#drop);
   }
 
-  forward(request: AdmittedRequest, observer: ExchangeObserver): InFlightExchange {
+  /** `route`: how session routing shapes the exchange (upstream/routing/). */
+  forward(request: AdmittedRequest, observer: ExchangeObserver, route?: ExchangeRoute): InFlightExchange {
     if (this.#injected !== undefined) {
       const injected = this.#injected();
       for (let i = 0; i < injected.length; i++) request.headers.push(injected[i] as string);
     }
-    const exchange = new HttpExchange(request, this.#exchange, observer);
+    const exchange = new HttpExchange(request, this.#exchange, observer, route);
     exchange.start();
     return exchange;
+  }
+
+  /** Creates a session on the upstream as a client would (session continuity replays one). */
+  openSession(path: string, params: Record<string, unknown>): Promise<OpenedSession> {
+    return openUpstreamSession(this.#pool, {
+      path,
+      host: this.#host,
+      params,
+      extraHeaders: this.#injected?.() ?? [],
+      // 0 (no headers timeout) is right for calls, not for a replay a request waits on.
+      timeoutMs: this.#exchange.upstreamHeadersTimeoutMs || 30_000,
+    });
   }
 
   check(): Promise<CheckResult> {

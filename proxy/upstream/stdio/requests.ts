@@ -4,19 +4,7 @@
 
 import type { IncomingMessage } from "node:http";
 
-/** Reads a whole request body, up to `limit` bytes; undefined when it is larger. */
-export function readWhole(req: IncomingMessage, limit: number): Promise<Buffer | undefined> {
-  return new Promise((resolve, reject) => {
-    const chunks: Buffer[] = [];
-    let size = 0;
-    req.on("data", (chunk: Buffer) => {
-      size += chunk.length;
-      if (size <= limit) chunks.push(chunk);
-    });
-    req.once("end", () => resolve(size > limit ? undefined : Buffer.concat(chunks)));
-    req.once("error", reject);
-  });
-}
+export { readWhole } from "../../http/body-prefix.ts";
 
 /** The session a legacy HTTP+SSE POST names in its query (`?sessionId=`, as the endpoint event said). */
 export function legacySessionIdOf(target: string | undefined): string | undefined {

@@ -1,0 +1,32 @@
+// Which sidecars a task may forward to: the SSRF guard of session routing. A token is sealed, so only
+// a task of this deployment can have written the owner address in it; the guard still holds if the
+// session key leaks: no request ever goes to an address outside --peer-cidrs, nor to a host name
+// (which a resolver could point anywhere). node:net's BlockList does the prefix matching.
+
+import { BlockList } from "node:net";
+import { type Cidr, ipVersion } from "./cidr.ts";
+
+export type { Cidr } from "./cidr.ts";
+
+export class PeerGuard {
+  readonly #allowed = new BlockList();
+
+  constructor(cidrs: readonly Cidr[]) {
+    for (const cidr of cidrs) this.#allowed.addSubnet(cidr.address, cidr.prefix, cidr.family);
+  }
+
+  /** The origin to forward to, when `owner` is an http:// URL of an IP address inside the CIDRs. */
+  originOf(owner: string): string | undefined {
+    let url: URL;
+    try {
+      url = new URL(owner);
+    } catch {
+      return undefined;
+    }
+    if (url.protocol !== "http:") return undefined;
+    const host = url.hostname.startsWith("[") ? url.hostname.slice(1, -1) : url.hostname;
+    const version = ipVersion(host);
+    if (version === 0 || !this.#allowed.check(host, version === 4 ? "ipv4" : "ipv6")) return undefined;
+    return url.origin;
+  }
+}
