@@ -67,6 +67,7 @@ export class Sidecar {
   #killChildren: () => void = () => {};
   readonly #routing: SessionRouting | undefined;
   #address: URL | undefined;
+  #advertised: string | undefined;
 
   constructor(config: SidecarConfig, options: SidecarOptions = {}) {
     this.config = config;
@@ -163,6 +164,7 @@ export class Sidecar {
     await this.#routing?.prepare();
     const { url, listen } = await this.#frontDoor.listen();
     const advertised = this.#routing?.listening(Number(url.port));
+    this.#advertised = advertised;
     this.#address = url;
     this.secrets?.start();
     this.logger.info(
@@ -178,6 +180,11 @@ export class Sidecar {
     // Lifecycle lines go out at once (request lines are buffered; see telemetry/logger.ts).
     this.logger.flush();
     return url;
+  }
+
+  /** With --session-routing: the URL other tasks reach this sidecar at, once it listens. */
+  get advertisedUrl(): string | undefined {
+    return this.#advertised;
   }
 
   get url(): URL | undefined {
