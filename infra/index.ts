@@ -84,6 +84,7 @@ const service = new McpService(`${project}-${stack}`, {
         ...(settings.serverUser ? { user: settings.serverUser } : {}),
         readonlyRootFilesystem: settings.serverReadonlyRootFilesystem,
         environment: settings.serverEnvironment,
+        stateless: settings.serverStateless,
       }
     : {
         image: server.ref,
@@ -97,6 +98,7 @@ const service = new McpService(`${project}-${stack}`, {
       },
   ...network,
   assignPublicIp: settings.assignPublicIp,
+  ...(settings.sessionRouting !== undefined ? { sessionRouting: settings.sessionRouting } : {}),
   allowedCidrs: settings.allowedCidrs,
   certificateArn: settings.certificateArn,
   drainSeconds: settings.drainSeconds,
@@ -123,6 +125,7 @@ export const url = service.url;
 export const clusterName = service.clusterName;
 export const serviceName = service.serviceName;
 export const apiKeySecretArn = service.apiKeySecretArn;
+export const sessionKeySecretArn = service.sessionKeySecretArn;
 /** Prints the API key (never a stack output itself). */
 export const readApiKeyCommand = service.readApiKeyCommand;
 export const agentTokenSecretArn = service.tokenSecretArn;

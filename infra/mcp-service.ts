@@ -6,6 +6,7 @@
 // resources whose properties matter are plain @pulumi/aws ones (awsx components are opaque in
 // tests); the numbers come from plan.ts.
 
+import * as aws from "@pulumi/aws";
 import * as pulumi from "@pulumi/pulumi";
 import type { ReadyProbeKind } from "../proxy/config.ts";
 import { createLogGroups, createRoles, servedSecretArns } from "./parts/iam.ts";
@@ -25,6 +26,7 @@ import {
   type StdioServer,
   serviceProblems,
   serviceShape,
+  sessionRoutingOfShape,
   sidecarMemoryPlan,
   stdioPlanOf,
 } from "./plan.ts";
@@ -90,6 +92,12 @@ export interface McpServiceArgs {
    * memory must leave the server and the agent room beside it (plan/memory.ts).
    */
   readonly sidecarMemory?: number;
+  /**
+   * Route each MCP session to the task that owns it and continue it when a deploy replaces that
+   * task (the sidecar's --session-routing, docs/scaling.md). Default: on when maxCount > 1 and the
+   * server keeps sessions (not server.stateless).
+   */
+  readonly sessionRouting?: boolean;
 }
 
 export type HttpServerArgs = Omit<ServerContainer, "image"> & { readonly image: pulumi.Input<string> };
@@ -124,6 +132,8 @@ export class McpService extends pulumi.ComponentResource {
   readonly taskDefinitionArn: pulumi.Output<string>;
   readonly tokenSecretArn: pulumi.Output<string>;
   readonly apiKeySecretArn: pulumi.Output<string | undefined>;
+  /** The session token key's secret, when the tasks route sessions. */
+  readonly sessionKeySecretArn: pulumi.Output<string | undefined>;
   readonly readApiKeyCommand: pulumi.Output<string | undefined>;
 
   constructor(name: string, args: McpServiceArgs, opts?: pulumi.ComponentResourceOptions) {
@@ -136,6 +146,7 @@ export class McpService extends pulumi.ComponentResource {
       serverPort: "stdio" in resolved.server ? undefined : resolved.server.port,
       serverEnvironment: resolved.server.environment,
       stdio,
+      statelessServer: "stdio" in resolved.server ? false : resolved.server.stateless === true,
     });
     const problems = serviceProblems(shape);
     // Readiness of a stdio server is whether its children start: there is no server to probe.
@@ -148,7 +159,8 @@ export class McpService extends pulumi.ComponentResource {
     super("mcp-sidecar:index:McpService", name, {}, opts);
     const child = { parent: this };
 
-    const secrets = createTaskSecrets(name, resolved.auth, child);
+    const routing = sessionRoutingOfShape(shape);
+    const secrets = createTaskSecrets(name, resolved.auth, child, routing);
     const logGroups = createLogGroups(name, resolved.logRetentionDays, child, {
       server: stdio === undefined,
     });
@@ -156,10 +168,14 @@ export class McpService extends pulumi.ComponentResource {
       name,
       {
         tokenSecretArn: secrets.tokenSecret.arn,
-        servedSecretArns: servedSecretArns(secrets.apiKeySecretArn, [
-          ...resolved.injectHeaders.map((h) => h.secretArn),
-          ...(stdio?.secretEnvironment ?? []).map((s) => s.secretArn),
-        ]),
+        servedSecretArns: servedSecretArns(
+          secrets.apiKeySecretArn,
+          [
+            ...resolved.injectHeaders.map((h) => h.secretArn),
+            ...(stdio?.secretEnvironment ?? []).map((s) => s.secretArn),
+          ],
+          secrets.sessionKeySecretArn,
+        ),
         kmsKeyArn: resolved.kmsKeyArn,
       },
       child,
@@ -184,6 +200,15 @@ export class McpService extends pulumi.ComponentResource {
         sidecarOptions: resolved.sidecarOptions,
         sidecarMemory: sidecarMemoryPlan(shape.sidecarMemory),
         roles,
+        routing:
+          secrets.sessionKeySecretArn === undefined
+            ? undefined
+            : {
+                sessionSecretArn: secrets.sessionKeySecretArn,
+                // Sessions are only ever forwarded inside the VPC (the sidecar's SSRF guard).
+                peerCidr: aws.ec2.getVpcOutput({ id: resolved.vpcId }, child).cidrBlock,
+              },
+        maxTasks: shape.maxCount,
       },
       child,
     );
@@ -195,6 +220,7 @@ export class McpService extends pulumi.ComponentResource {
         allowedCidrs: resolved.allowedCidrs,
         certificateArn: resolved.certificateArn,
         timing,
+        taskToTask: routing,
       },
       child,
     );
@@ -224,6 +250,7 @@ export class McpService extends pulumi.ComponentResource {
     this.taskDefinitionArn = taskDefinition.arn;
     this.tokenSecretArn = secrets.tokenSecret.arn;
     this.apiKeySecretArn = apiKeySecretArn ?? pulumi.output(undefined);
+    this.sessionKeySecretArn = secrets.sessionKeySecretArn ?? pulumi.output(undefined);
     this.readApiKeyCommand = readApiKeyCommand(apiKeySecretArn, child);
     this.registerOutputs({
       url: this.url,

@@ -13,6 +13,7 @@ import { OPTIONS, type ReadyProbeKind } from "../proxy/config.ts";
 import type { StdioPlan, StdioServer } from "./plan/containers.ts";
 import { AGENT_MEMORY_MIB, sidecarMemoryPlan, sidecarMemoryProblems } from "./plan/memory.ts";
 import { describePlainSecret, plainEnvironmentSecret } from "./plan/plain-env.ts";
+import { type RoutingInput, routingProblems, sessionRoutingOf } from "./plan/routing.ts";
 import { sidecarSettingsProblems } from "./plan/sidecar-env.ts";
 import { stdioPlan } from "./plan/stdio.ts";
 
@@ -165,13 +166,20 @@ export interface ServiceShape {
   readonly sidecarOptions: Readonly<Record<string, string>>;
   /** The sidecar container's hard memory limit, MiB. */
   readonly sidecarMemory: number;
+  /** Session routing across the tasks; undefined: on when maxCount > 1 (plan/routing.ts). */
+  readonly sessionRouting: boolean | undefined;
+  /** The HTTP server keeps no sessions (server.stateless). */
+  readonly statelessServer: boolean;
 }
 
 /** What a service is given, any of its numbers left out. */
 export type ServiceShapeInput = Partial<
-  Omit<ServiceShape, "allowedCidrs" | "auth" | "serverPort" | "stdio">
+  Omit<ServiceShape, "allowedCidrs" | "auth" | "serverPort" | "stdio" | "sessionRouting">
 > &
-  Pick<ServiceShape, "allowedCidrs" | "auth" | "serverPort"> & { readonly stdio?: StdioServer | undefined };
+  Pick<ServiceShape, "allowedCidrs" | "auth" | "serverPort"> & {
+    readonly stdio?: StdioServer | undefined;
+    readonly sessionRouting?: boolean | undefined;
+  };
 
 const ENV_NAME = /^[A-Za-z_][A-Za-z0-9_]*$/;
 
@@ -197,6 +205,8 @@ export function serviceShape(input: ServiceShapeInput): ServiceShape {
     logLevel: input.logLevel ?? SERVICE_DEFAULTS.logLevel,
     sidecarOptions: input.sidecarOptions ?? {},
     sidecarMemory: input.sidecarMemory ?? SERVICE_DEFAULTS.sidecarMemory,
+    sessionRouting: input.sessionRouting,
+    statelessServer: input.statelessServer ?? false,
   };
 }
 
@@ -219,6 +229,7 @@ export function serviceProblems(shape: ServiceShape): string[] {
   if (maxCount < minCount) problems.push(`maxCount ${maxCount} is below minCount ${minCount}`);
   if (desiredCount < minCount || desiredCount > maxCount)
     problems.push(`desiredCount ${desiredCount} is outside minCount..maxCount (${minCount}..${maxCount})`);
+  problems.push(...routingProblems(routingInputOf(shape)));
   if (shape.allowedCidrs.length === 0) problems.push("allowedCidrs is empty: nobody could reach the service");
   for (const cidr of shape.allowedCidrs)
     if (!/^\d{1,3}(\.\d{1,3}){3}\/\d{1,2}$/.test(cidr))
@@ -266,6 +277,20 @@ export function serviceProblems(shape: ServiceShape): string[] {
     }),
   );
   return problems;
+}
+
+export function routingInputOf(shape: ServiceShape): RoutingInput {
+  return {
+    sessionRouting: shape.sessionRouting,
+    maxCount: shape.maxCount,
+    statelessServer: shape.statelessServer,
+    stdio: shape.stdio !== undefined,
+  };
+}
+
+/** Whether the service's sidecars route sessions across its tasks. */
+export function sessionRoutingOfShape(shape: ServiceShape): boolean {
+  return sessionRoutingOf(routingInputOf(shape));
 }
 
 /** The stdio server's plan for a shape serviceProblems accepted; undefined for an HTTP server. */

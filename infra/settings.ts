@@ -49,6 +49,8 @@ export interface StackSettings {
     | { readonly vpcId: string; readonly publicSubnetIds: string[]; readonly privateSubnetIds: string[] }
     | undefined;
   readonly assignPublicIp: boolean | undefined;
+  readonly sessionRouting: boolean | undefined;
+  readonly serverStateless: boolean | undefined;
   readonly serverImage: string | undefined;
   readonly serverPort: number;
   readonly serverHealthCheck: readonly string[] | undefined;
@@ -163,6 +165,8 @@ export function readSettings(config: pulumi.Config = new pulumi.Config()): Stack
     certificateArn: config.get("certificateArn"),
     vpc,
     assignPublicIp: config.getBoolean("assignPublicIp"),
+    sessionRouting: config.getBoolean("sessionRouting"),
+    serverStateless: config.getBoolean("serverStateless"),
     serverImage,
     serverPort: int("serverPort", 1, 65_535) ?? STACK_DEFAULTS.serverPort,
     serverHealthCheck: strings("serverHealthCheck"),

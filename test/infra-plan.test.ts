@@ -46,6 +46,7 @@ import {
   nonRootContainers,
   noSecretEnvironment,
   noSecretsWildcard,
+  sessionRoutingAcrossTasks,
 } from "../infra/policy/rules.ts";
 import { parseInjectHeaders, parseServerEnvironment, parseSidecarOptions } from "../infra/settings.ts";
 import { envName, OPTIONS } from "../proxy/config.ts";
@@ -323,6 +324,7 @@ const taskPlan = (over: Partial<TaskPlanInput> = {}) =>
     readiness: { probe: "mcp", path: "/mcp" },
     sidecarOptions: {},
     sidecarMemory: sidecarMemoryPlan(256),
+    maxTasks: 1,
     ...over,
   });
 
@@ -407,6 +409,22 @@ describe("policy pack rules", () => {
     expect(check(coherentDrain, TD, td(drain("25s")))).toEqual([]);
     expect(check(coherentDrain, TD, td(drain("30s", 30)))).toHaveLength(1);
     expect(check(coherentDrain, TD, td(drain("2m", 121)))).toHaveLength(2);
+  });
+
+  it("sessionRoutingAcrossTasks: on the task plan itself, for one task, several, a stateless server and a stdio one", () => {
+    const rule = (over: Partial<TaskPlanInput>) => check(sessionRoutingAcrossTasks, TD, td(taskPlan(over)));
+    const routing = {
+      sessionSecretArn: "arn:aws:secretsmanager:us-east-1:1:secret:s",
+      peerCidr: "10.0.0.0/16",
+    };
+    expect(rule({ maxTasks: 1 })).toEqual([]);
+    expect(rule({ maxTasks: 4, routing })).toEqual([]);
+    expect(rule({ maxTasks: 4 })).toEqual([
+      "container sidecar: up to 4 tasks run a server that keeps sessions, and session routing is off (MCP_SIDECAR_SESSION_ROUTING): a session's requests on another task would get 404",
+    ]);
+    expect(rule({ maxTasks: 4, server: { image: "srv", port: 3000, user: "1:1", stateless: true } })).toEqual(
+      [],
+    );
   });
 
   it("boundedSidecarMemory", () => {

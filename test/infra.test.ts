@@ -22,6 +22,12 @@ function containers(program: Program): Record<string, ContainerDefinition> {
 const env = (c: ContainerDefinition | undefined) =>
   Object.fromEntries((c?.environment ?? []).map((e) => [e.name, e.value]));
 
+/** What a Fargate task's sidecar finds in its environment besides the task definition's. */
+const FARGATE_ENV = {
+  AWS_TOKEN: "token-from-the-task-secrets",
+  ECS_CONTAINER_METADATA_URI_V4: "http://169.254.170.2/v4/cd189a933e5849daa93386466019ab50-2495160603",
+};
+
 describe("the dev stack (Pulumi.dev.yaml)", async () => {
   const program = await runProgram(dev());
   const byName = containers(program);
@@ -143,10 +149,18 @@ describe("the dev stack (Pulumi.dev.yaml)", async () => {
     const known = new Set(OPTIONS.map((spec) => envName(spec.flag)));
     // Besides the sidecar's own options, only Node's: the V8 heap limits (plan/memory.ts).
     expect(Object.keys(env(sidecar)).filter((name) => !known.has(name))).toEqual(["NODE_OPTIONS"]);
-    const parsed = parseConfig([], { ...env(sidecar), AWS_TOKEN: "token-from-the-task-secrets" });
+    const parsed = parseConfig([], { ...env(sidecar), ...FARGATE_ENV });
     if (parsed.kind !== "config") throw new Error(`sidecar config refused: ${JSON.stringify(parsed)}`);
     const alb = program.one("aws:lb/loadBalancer:LoadBalancer").inputs.idleTimeout as number;
     expect(parsed.config.drainTimeoutMs).toBe(25_000);
+    // maxCount 2 with a server that keeps sessions: sessions are routed between the tasks.
+    expect(parsed.config).toMatchObject({
+      sessionRouting: true,
+      sessionContinuity: "replay",
+      advertiseUrl: "auto",
+      peerCidrs: [expect.objectContaining({ label: "10.0.0.0/16" })],
+      sessionSecret: expect.objectContaining({ secretId: expect.stringContaining("session-key") }),
+    });
     // The ALB closes an idle connection first; the sidecar closing first would race a request (502).
     expect(parsed.config.keepAliveTimeoutMs).toBeGreaterThan(alb * 1000);
     expect(alb).toBeGreaterThan(parsed.config.sseKeepaliveMs / 1000);
@@ -217,6 +231,7 @@ describe("the dev stack (Pulumi.dev.yaml)", async () => {
         "mcp-sidecar-dev-task-secrets",
         "mcp-sidecar-dev-agent-token",
         "mcp-sidecar-dev-api-key",
+        "mcp-sidecar-dev-session-key",
       ]),
     );
     const listener = program.one("aws:lb/listener:Listener");
@@ -225,6 +240,7 @@ describe("the dev stack (Pulumi.dev.yaml)", async () => {
     expect(versions.map((v) => v.name).sort()).toEqual([
       "mcp-sidecar-dev-agent-token",
       "mcp-sidecar-dev-api-key",
+      "mcp-sidecar-dev-session-key",
     ]);
   });
 
@@ -249,7 +265,7 @@ describe("the dev stack (Pulumi.dev.yaml)", async () => {
     ).toEqual([[80, "HTTP", "forward"]]);
   });
 
-  it("lets the ALB in from the allowed CIDRs only, and the tasks from the ALB only, on the sidecar port", () => {
+  it("lets the ALB in from the allowed CIDRs only, and the tasks from the ALB and each other only, on the sidecar port", () => {
     const albSg = program.one("aws:ec2/securityGroup:SecurityGroup", "alb");
     expect(albSg.inputs.ingress).toEqual([
       expect.objectContaining({ protocol: "tcp", fromPort: 80, toPort: 80, cidrBlocks: ["0.0.0.0/0"] }),
@@ -262,7 +278,10 @@ describe("the dev stack (Pulumi.dev.yaml)", async () => {
         toPort: 8080,
         securityGroups: [expect.stringContaining("alb")],
       }),
+      // Session routing: a task forwards a session's requests to the task that owns it.
+      expect.objectContaining({ protocol: "tcp", fromPort: 8080, toPort: 8080, self: true }),
     ]);
+    expect((taskSg.inputs.ingress as { cidrBlocks?: unknown }[])[1]?.cidrBlocks).toBeUndefined();
     expect((taskSg.inputs.ingress as { cidrBlocks?: unknown }[])[0]?.cidrBlocks).toBeUndefined();
   });
 
@@ -276,7 +295,10 @@ describe("the dev stack (Pulumi.dev.yaml)", async () => {
           Sid: "ReadServedSecrets",
           Effect: "Allow",
           Action: ["secretsmanager:GetSecretValue", "secretsmanager:DescribeSecret"],
-          Resource: ["arn:aws:secretsmanager:us-east-1:123456789012:secret:mcp-sidecar-dev-api-key-AbC123"],
+          Resource: [
+            "arn:aws:secretsmanager:us-east-1:123456789012:secret:mcp-sidecar-dev-api-key-AbC123",
+            "arn:aws:secretsmanager:us-east-1:123456789012:secret:mcp-sidecar-dev-session-key-AbC123",
+          ],
         },
       ],
     });
@@ -367,7 +389,7 @@ describe("the dev stack (Pulumi.dev.yaml)", async () => {
 
   it("stores generated values only in Secrets Manager", () => {
     const versions = program.ofType("aws:secretsmanager/secretVersion:SecretVersion");
-    expect(versions).toHaveLength(2);
+    expect(versions).toHaveLength(3);
     const withValue = program.resources.filter((r) => JSON.stringify(r.inputs).includes(MOCK_RANDOM));
     expect(new Set(withValue.map((r) => r.type))).toEqual(
       new Set(["aws:secretsmanager/secretVersion:SecretVersion"]),
@@ -459,6 +481,8 @@ describe("variants", () => {
           "X-Api-Key=arn:aws:secretsmanager:us-east-1:123456789012:secret:upstream-Zz0011#key",
         ],
         "mcp-sidecar:kmsKeyArn": "arn:aws:kms:us-east-1:123456789012:key/1234",
+        // One task: no session routing, so the task role reads exactly the API key and the header.
+        "mcp-sidecar:maxCount": 1,
       }),
     );
     expect(program.one("aws:ecs/taskDefinition:TaskDefinition").inputs.runtimePlatform).toEqual({
@@ -527,9 +551,61 @@ describe("variants", () => {
     expect(program.outputs.url).toMatch(/^https:\/\//);
   });
 
+  it("routes sessions whenever more than one task can run a session-ful server: the key, its grant, task-to-task, the flags; not for one task or a stateless server", async () => {
+    const routed = await runProgram(dev({ "mcp-sidecar:maxCount": 3 }));
+    const { sidecar } = containers(routed);
+    const key = routed.one("aws:secretsmanager/secret:Secret", "session-key");
+    expect(key.inputs.recoveryWindowInDays).toBe(0);
+    expect(routed.one("random:index/randomPassword:RandomPassword", "session-key").inputs).toMatchObject({
+      length: 64,
+      special: false,
+    });
+    expect(env(sidecar)).toMatchObject({
+      MCP_SIDECAR_SESSION_ROUTING: "on",
+      MCP_SIDECAR_SESSION_SECRET: expect.stringContaining("session-key"),
+      MCP_SIDECAR_ADVERTISE_URL: "auto",
+      MCP_SIDECAR_PEER_CIDRS: "10.0.0.0/16",
+    });
+    expect(sidecar?.dockerLabels).toEqual({
+      "mcp-sidecar.max-tasks": "3",
+      "mcp-sidecar.server-sessions": "kept",
+    });
+    const taskPolicy = routed
+      .ofType("aws:iam/rolePolicy:RolePolicy")
+      .find((p) => p.name.endsWith("task-secrets"));
+    expect(taskPolicy?.inputs.policy).toContain("session-key");
+    expect(routed.one("aws:ec2/securityGroup:SecurityGroup", "task").inputs.ingress).toContainEqual(
+      expect.objectContaining({ fromPort: 8080, self: true }),
+    );
+    expect(routed.outputs.sessionKeySecretArn).toContain("session-key");
+
+    for (const config of [
+      { "mcp-sidecar:maxCount": 1 },
+      {
+        "mcp-sidecar:serverStateless": true,
+        "mcp-sidecar:serverImage": "ghcr.io/example/stateless:1",
+        "mcp-sidecar:serverUser": "1000:1000",
+      },
+    ]) {
+      const single = await runProgram(dev(config));
+      expect(env(containers(single).sidecar).MCP_SIDECAR_SESSION_ROUTING).toBeUndefined();
+      expect(single.ofType("aws:secretsmanager/secret:Secret").map((s) => s.name)).not.toContainEqual(
+        expect.stringContaining("session-key"),
+      );
+      expect(single.one("aws:ec2/securityGroup:SecurityGroup", "task").inputs.ingress).toHaveLength(1);
+    }
+    expect(await problemsOf(dev({ "mcp-sidecar:sessionRouting": false }))).toEqual([
+      "sessionRouting is off while up to maxCount 2 tasks run a server that keeps sessions: requests the load balancer sends to another task would get 404 (turn it on, or declare server.stateless)",
+    ]);
+  });
+
   it("with auth disabled on a private network: no API key, no auth flag, no task secrets policy", async () => {
     const program = await runProgram(
-      dev({ "mcp-sidecar:auth": "disabled", "mcp-sidecar:allowedCidrs": ["10.0.0.0/16"] }),
+      dev({
+        "mcp-sidecar:auth": "disabled",
+        "mcp-sidecar:allowedCidrs": ["10.0.0.0/16"],
+        "mcp-sidecar:maxCount": 1,
+      }),
     );
     expect(env(containers(program).sidecar).MCP_SIDECAR_AUTH_SECRET).toBeUndefined();
     expect(program.ofType("aws:iam/rolePolicy:RolePolicy").map((p) => p.name)).toEqual([
@@ -736,7 +812,7 @@ describe("your own server: MCP path, readiness probe, environment, sidecar optio
     const known = new Set(OPTIONS.map((spec) => envName(spec.flag)));
     // A misspelt MCP_SIDECAR_ variable would be ignored by the sidecar without a word.
     expect(Object.keys(env(sidecar)).filter((name) => !known.has(name))).toEqual(["NODE_OPTIONS"]);
-    const parsed = parseConfig([], { ...env(sidecar), AWS_TOKEN: "token-from-the-task-secrets" });
+    const parsed = parseConfig([], { ...env(sidecar), ...FARGATE_ENV });
     if (parsed.kind !== "config") throw new Error(`sidecar config refused: ${JSON.stringify(parsed)}`);
     expect(parsed.config).toMatchObject(expected);
   });

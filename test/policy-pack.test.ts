@@ -83,6 +83,7 @@ describe("infra/policy under Pulumi's policy runner", () => {
       "mcp-sidecar-coherent-drain": 1,
       "mcp-sidecar-bounded-sidecar-memory": 1,
       "mcp-sidecar-no-iam-wildcard-on-secrets": 1,
+      "mcp-sidecar-session-routing": 1,
     });
     expect(info.getPoliciesList()).toHaveLength(ALL_POLICIES.length);
   });
@@ -103,10 +104,11 @@ describe("infra/policy under Pulumi's policy runner", () => {
         memory: "1024",
         containerDefinitions: JSON.stringify([
           container({ user: "root", environment: [{ name: "DB_PASSWORD", value: "hunter2" }] }),
-          // The sidecar with no memory limit of its own.
+          // The sidecar with no memory limit of its own, and no session routing for its 3 tasks.
           container({
             name: "sidecar",
             environment: [{ name: "MCP_SIDECAR_UPSTREAM", value: "http://127.0.0.1:3000" }],
+            dockerLabels: { "mcp-sidecar.max-tasks": "3", "mcp-sidecar.server-sessions": "kept" },
           }),
         ]),
       }),
@@ -118,6 +120,7 @@ describe("infra/policy under Pulumi's policy runner", () => {
         "mcp-sidecar-non-root",
         "mcp-sidecar-no-secret-env",
         "mcp-sidecar-bounded-sidecar-memory",
+        "mcp-sidecar-session-routing",
       ]),
     );
     expect(

@@ -96,7 +96,15 @@ export function createRoles(name: string, input: RolesInput, opts: pulumi.Custom
 export function servedSecretArns(
   apiKeySecretArn: pulumi.Output<string> | undefined,
   headerSecretArns: readonly string[],
+  sessionKeySecretArn?: pulumi.Output<string> | undefined,
 ): pulumi.Output<string[]> | undefined {
-  if (apiKeySecretArn === undefined && headerSecretArns.length === 0) return undefined;
-  return pulumi.output(apiKeySecretArn).apply((apiKey) => [...(apiKey ? [apiKey] : []), ...headerSecretArns]);
+  if (apiKeySecretArn === undefined && headerSecretArns.length === 0 && sessionKeySecretArn === undefined)
+    return undefined;
+  return pulumi
+    .all([pulumi.output(apiKeySecretArn), pulumi.output(sessionKeySecretArn)])
+    .apply(([apiKey, sessionKey]) => [
+      ...(apiKey ? [apiKey] : []),
+      ...headerSecretArns,
+      ...(sessionKey ? [sessionKey] : []),
+    ]);
 }

@@ -12,6 +12,8 @@ export interface LoadBalancingInput {
   readonly allowedCidrs: readonly string[];
   readonly certificateArn: string | undefined;
   readonly timing: Timing;
+  /** The tasks forward sessions to each other (session routing): the sidecar port from themselves too. */
+  readonly taskToTask: boolean;
 }
 
 export interface LoadBalancing {
@@ -64,6 +66,17 @@ export function createLoadBalancing(
           securityGroups: [albSecurityGroup.id],
           description: "sidecar from the ALB",
         },
+        ...(input.taskToTask
+          ? [
+              {
+                protocol: "tcp",
+                fromPort: SIDECAR_PORT,
+                toPort: SIDECAR_PORT,
+                self: true,
+                description: "sidecar from the other tasks (session routing)",
+              },
+            ]
+          : []),
       ],
       // Image pulls, Secrets Manager, CloudWatch Logs and whatever the MCP server calls out to.
       egress: [

@@ -10,6 +10,8 @@ export interface TaskSecrets {
   readonly tokenSecret: aws.secretsmanager.Secret;
   /** Undefined when auth is disabled. */
   readonly apiKeySecretArn: pulumi.Output<string> | undefined;
+  /** The session token key's secret, when the tasks route sessions (plan/routing.ts). */
+  readonly sessionKeySecretArn: pulumi.Output<string> | undefined;
   /** The secret versions: the tasks must not start before them. */
   readonly prerequisites: pulumi.Resource[];
 }
@@ -18,6 +20,7 @@ export function createTaskSecrets(
   name: string,
   auth: AuthSetting,
   opts: pulumi.CustomResourceOptions,
+  sessionRouting = false,
 ): TaskSecrets {
   const token = new random.RandomPassword(`${name}-agent-token`, { length: 48, special: false }, opts);
   const tokenSecret = new aws.secretsmanager.Secret(
@@ -57,7 +60,30 @@ export function createTaskSecrets(
   } else if (auth.mode === "existing") {
     apiKeySecretArn = pulumi.output(auth.secretArn);
   }
-  return { tokenSecret, apiKeySecretArn, prerequisites };
+  let sessionKeySecretArn: pulumi.Output<string> | undefined;
+  if (sessionRouting) {
+    // Every task seals and opens session tokens with it (HKDF-SHA256 of the value): 64 random
+    // characters. Rotating it loses no session: the sidecars accept AWSCURRENT and AWSPREVIOUS.
+    const key = new random.RandomPassword(`${name}-session-key`, { length: 64, special: false }, opts);
+    const secret = new aws.secretsmanager.Secret(
+      `${name}-session-key`,
+      {
+        description:
+          "mcp-sidecar session token key: the tasks seal and open each other's session tokens with it",
+        recoveryWindowInDays: 0,
+      },
+      opts,
+    );
+    prerequisites.push(
+      new aws.secretsmanager.SecretVersion(
+        `${name}-session-key`,
+        { secretId: secret.id, secretString: key.result },
+        opts,
+      ),
+    );
+    sessionKeySecretArn = secret.arn;
+  }
+  return { tokenSecret, apiKeySecretArn, sessionKeySecretArn, prerequisites };
 }
 
 /**

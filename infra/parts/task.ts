@@ -33,6 +33,11 @@ export interface TaskInput {
   readonly sidecarOptions: Readonly<Record<string, string>>;
   readonly sidecarMemory: SidecarMemory;
   readonly roles: TaskRoles;
+  /** Session routing across the tasks, when on: the key's secret and the VPC's CIDR. */
+  readonly routing:
+    | { readonly sessionSecretArn: pulumi.Output<string>; readonly peerCidr: pulumi.Output<string> }
+    | undefined;
+  readonly maxTasks: number;
 }
 
 export function createTaskDefinition(
@@ -51,6 +56,8 @@ export function createTaskDefinition(
     agentLogs: input.logGroups.agent.name,
     serverLogs: input.logGroups.server?.name ?? pulumi.output(""),
     sidecarLogs: input.logGroups.sidecar.name,
+    sessionSecretArn: input.routing?.sessionSecretArn ?? pulumi.output(""),
+    peerCidr: input.routing?.peerCidr ?? pulumi.output(""),
   };
   const containers = pulumi.all(values).apply((resolved) => {
     // Every value is known by the time the task definition is created.
@@ -75,6 +82,8 @@ export function createTaskDefinition(
         readiness: input.readiness,
         sidecarOptions: input.sidecarOptions,
         sidecarMemory: input.sidecarMemory,
+        routing: input.routing && { sessionSecretArn: v.sessionSecretArn, peerCidr: v.peerCidr },
+        maxTasks: input.maxTasks,
       }),
     );
   });

@@ -5,6 +5,7 @@
 
 import { AGENT_PORT, CONTAINER_NAMES, CONTAINER_USER, type Timing } from "../plan.ts";
 import { type SidecarMemory, type StdioMemory, sidecarNodeOptions } from "./memory.ts";
+import { LABELS } from "./routing.ts";
 import { type Readiness, sidecarEnvironment } from "./sidecar-env.ts";
 
 export interface ServerContainer {
@@ -17,6 +18,11 @@ export interface ServerContainer {
   /** The user it runs as; the reference server image runs as 65532. */
   readonly user?: string | undefined;
   readonly readonlyRootFilesystem?: boolean | undefined;
+  /**
+   * The server keeps no sessions (it serves 2026-07-28 stateless requests only, or runs in a
+   * stateless mode): the service's tasks then need no session routing.
+   */
+  readonly stateless?: boolean | undefined;
 }
 
 /** A variable of the stdio server's children, from Secrets Manager (rotated into new children). */
@@ -94,6 +100,10 @@ export interface TaskPlanInput {
   readonly sidecarOptions: Readonly<Record<string, string>>;
   /** The sidecar container's limit, reservation and V8 heap flags, checked already (plan/memory.ts). */
   readonly sidecarMemory: SidecarMemory;
+  /** Session routing across the service's tasks, when on (plan/routing.ts). */
+  readonly routing?: { readonly sessionSecretArn: string; readonly peerCidr: string } | undefined;
+  /** The service's maxCount, and whether its server keeps sessions: labels for the policy pack. */
+  readonly maxTasks: number;
 }
 
 export interface ContainerDefinition {
@@ -119,6 +129,7 @@ export interface ContainerDefinition {
   dependsOn?: { containerName: string; condition: "START" | "HEALTHY" }[];
   /** An init process as PID 1 (ECS's initProcessEnabled): it reaps what the children orphan. */
   linuxParameters?: { initProcessEnabled: boolean };
+  dockerLabels?: Record<string, string>;
   stopTimeout?: number;
   logConfiguration: { logDriver: "awslogs"; options: Record<string, string> };
 }
@@ -183,6 +194,7 @@ export function containerDefinitions(plan: TaskPlanInput): ContainerDefinition[]
     apiKeySecretArn: plan.apiKeySecretArn,
     injectHeaders: plan.injectHeaders,
     options: plan.sidecarOptions,
+    routing: plan.routing,
     ...(stdio ? { stdio } : {}),
   });
   // The children's plain variables sit in the container's environment, and the sidecar passes
@@ -217,6 +229,10 @@ export function containerDefinitions(plan: TaskPlanInput): ContainerDefinition[]
     // zombies for the task's life. An init process (docker-init, tini) reaps them, and passes
     // SIGTERM on to the sidecar.
     ...(stdio ? { linuxParameters: { initProcessEnabled: true } } : {}),
+    dockerLabels: {
+      [LABELS.maxTasks]: String(plan.maxTasks),
+      [LABELS.serverSessions]: httpServer?.stateless ? "none" : "kept",
+    },
     // Shutdown order is the reverse of dependsOn: ECS stops the sidecar first, while the server and
     // the agent still answer, and stops them once the sidecar has drained.
     dependsOn: [

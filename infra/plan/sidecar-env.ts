@@ -7,6 +7,7 @@ import { InvalidValue, quoteCommandLine } from "../../proxy/config/values.ts";
 import { envName, OPTIONS, parseConfig, type ReadyProbeKind } from "../../proxy/config.ts";
 import type { Timing } from "../plan.ts";
 import type { InjectedHeader, StdioPlan } from "./containers.ts";
+import { routingEnvironment } from "./routing.ts";
 
 /**
  * The options the component sets itself, each with what owns it: a stack cannot override them
@@ -41,6 +42,10 @@ export const OWNED_SIDECAR_OPTIONS: ReadonlyMap<string, string> = new Map([
   ["max-sessions", "set by server.maxSessions (sized by the task's memory)"],
   ["stdio-spares", "set by server.spares (sized by the task's memory)"],
   ["stdio-pool", "set by server.pool (sized by the task's memory)"],
+  ["session-routing", "set by sessionRouting (on by default when maxCount > 1)"],
+  ["session-secret", "set by the component: a random secret the stack creates"],
+  ["advertise-url", "set by the component: the task's own address (auto)"],
+  ["peer-cidrs", "set by the component: the VPC's CIDR"],
 ]);
 
 const SPECS = new Map(OPTIONS.map((spec) => [spec.flag, spec]));
@@ -70,6 +75,8 @@ export interface SidecarEnvInput {
   readonly injectHeaders: readonly InjectedHeader[];
   /** Further options by flag name (no dashes), checked by sidecarOptionProblems. */
   readonly options: Readonly<Record<string, string>>;
+  /** Session routing across the service's tasks (plan/routing.ts), when on. */
+  readonly routing?: { readonly sessionSecretArn: string; readonly peerCidr: string } | undefined;
 }
 
 /** The sidecar container's environment, as the sidecar's config parser reads it. */
@@ -96,6 +103,7 @@ export function sidecarEnvironment(input: SidecarEnvInput): Record<string, strin
   }
   // ARNs, not values: the sidecar fetches the values from the agent and follows their rotation.
   if (input.apiKeySecretArn) env.MCP_SIDECAR_AUTH_SECRET = input.apiKeySecretArn;
+  if (input.routing !== undefined) Object.assign(env, routingEnvironment(input.routing));
   if (input.injectHeaders.length > 0) {
     env.MCP_SIDECAR_INJECT_HEADER = input.injectHeaders
       .map((h) => `${h.header}=${h.secretArn}${h.jsonKey ? `#${h.jsonKey}` : ""}`)

@@ -5,6 +5,7 @@
 import type { ResourceValidationPolicy } from "@pulumi/policy";
 import { AGENT_MEMORY_MIB, sidecarMemoryProblems, v8HeapFlags } from "../plan/memory.ts";
 import { describePlainSecret, plainEnvironmentSecret } from "../plan/plain-env.ts";
+import { LABELS } from "../plan/routing.ts";
 import { CACHE_TAG, FARGATE_MAX_STOP_TIMEOUT_SECONDS, STOP_MARGIN_SECONDS } from "../plan.ts";
 
 type Props = Record<string, unknown>;
@@ -16,6 +17,7 @@ interface Container {
   memoryReservation?: number;
   stopTimeout?: number;
   environment?: { name: string; value: string }[];
+  dockerLabels?: Record<string, string>;
 }
 
 function containersOf(props: Props): Container[] {
@@ -220,7 +222,36 @@ export const noSecretsWildcard: ResourceValidationPolicy = {
   },
 };
 
+/**
+ * A 2025-era server keeps sessions in memory: behind an ALB that balances each request, every task
+ * but one answers a session's requests with 404 unless the sidecars route them (docs/scaling.md).
+ * The task definition alone does not say how many tasks may run, so McpService labels the sidecar
+ * container with its maxCount and whether the server keeps sessions.
+ */
+export const sessionRoutingAcrossTasks: ResourceValidationPolicy = {
+  name: "mcp-sidecar-session-routing",
+  description:
+    "A task definition whose sidecar fronts an HTTP server that keeps sessions, in a service that may run more than one task, turns session routing on (MCP_SIDECAR_SESSION_ROUTING).",
+  enforcementLevel: "mandatory",
+  validateResource: (args, reportViolation) => {
+    if (args.type !== TASK_DEFINITION) return;
+    for (const container of containersOf(args.props)) {
+      const env = new Map((container.environment ?? []).map((e) => [e.name, e.value]));
+      if (!env.has("MCP_SIDECAR_UPSTREAM")) continue;
+      const labels = container.dockerLabels ?? {};
+      const maxTasks = Number(labels[LABELS.maxTasks] ?? "1");
+      if (!(maxTasks > 1) || labels[LABELS.serverSessions] === "none") continue;
+      const routing = (env.get("MCP_SIDECAR_SESSION_ROUTING") ?? "off").toLowerCase();
+      if (!["on", "true", "1", "yes"].includes(routing))
+        reportViolation(
+          `container ${container.name ?? "?"}: up to ${maxTasks} tasks run a server that keeps sessions, and session routing is off (MCP_SIDECAR_SESSION_ROUTING): a session's requests on another task would get 404`,
+        );
+    }
+  },
+};
+
 export const ALL_POLICIES: readonly ResourceValidationPolicy[] = [
+  sessionRoutingAcrossTasks,
   arm64Tasks,
   ecrImmutableScanned,
   nonRootContainers,

@@ -162,6 +162,9 @@ export async function runProgram(
             };
           case "aws:index/getCallerIdentity:getCallerIdentity":
             return { accountId: ACCOUNT, arn: `arn:aws:iam::${ACCOUNT}:user/test`, userId: "test" };
+          case "aws:ec2/getVpc:getVpc":
+            // The VPC's CIDR, as awsx's default VPC has it (the sidecars' --peer-cidrs).
+            return { ...args.inputs, cidrBlock: "10.0.0.0/16" };
           case "aws:index/getAvailabilityZones:getAvailabilityZones":
             return { names: [`${REGION}a`, `${REGION}b`], zoneIds: ["use1-az1", "use1-az2"] };
           default:
