@@ -9,6 +9,7 @@
 //   npm start                       run until Ctrl-C
 //   npm start -- --check            start, call tools through the sidecar, stop, exit 0 (CI smoke test)
 //   npm start -- --port 9090 --server-port 4000 --agent-port 2774
+//   npm start -- --replicas 3        three "tasks" behind HAProxy, sessions routed between them
 
 import { randomBytes } from "node:crypto";
 import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
@@ -16,14 +17,24 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { parseArgs } from "node:util";
 import { checkStack } from "./local-stack/check.ts";
-import { type Child, ChildExitedError, startChild, stopGracefully } from "./local-stack/children.ts";
+import {
+  type Child,
+  ChildExitedError,
+  startChild,
+  startExecutable,
+  stopGracefully,
+} from "./local-stack/children.ts";
+import { haproxyConfig, MAX_REPLICAS, replicasOf, routingFlags } from "./local-stack/replicas.ts";
 import { REPEAT_WINDOW_MS, stopSignalHandler } from "./local-stack/signals.ts";
 
-const HELP = `Usage: npm start -- [--port 8080] [--server-port 3000] [--agent-port 2773] [--check]
+const HELP = `Usage: npm start -- [--port 8080] [--server-port 3000] [--agent-port 2773] [--replicas 1] [--check]
 
   --port PORT          The sidecar's port (the MCP endpoint)
-  --server-port PORT   The reference MCP server's port
+  --server-port PORT   The reference MCP server's port (with --replicas N: N ports from it)
   --agent-port PORT    The Secrets Manager Agent emulator's port
+  --replicas N         N "tasks" (server + sidecar each, on 127.0.0.2, .3, ...) behind HAProxy
+                       round-robin on 127.0.0.1:PORT, sessions routed between them (1-${MAX_REPLICAS};
+                       needs haproxy: apt-get install haproxy)
   --check              Start, check 401 / initialize / both secret deliveries, stop, exit 0
 
 Ctrl-C (or SIGTERM, SIGHUP) stops the stack in ECS's order: the sidecar drains (calls in flight
@@ -36,6 +47,7 @@ const OPTIONS = {
   port: { type: "string", default: "8080" },
   "server-port": { type: "string", default: "3000" },
   "agent-port": { type: "string", default: "2773" },
+  replicas: { type: "string", default: "1" },
   check: { type: "boolean", default: false },
   help: { type: "boolean", short: "h" },
 } as const;
@@ -58,6 +70,13 @@ for (const name of Object.values(PORT_FLAGS)) {
   }
 }
 
+const replicaCount = Number(values.replicas);
+if (!Number.isInteger(replicaCount) || replicaCount < 1 || replicaCount > MAX_REPLICAS) {
+  process.stderr.write(`local-stack: --replicas "${values.replicas}" is not 1-${MAX_REPLICAS}\n`);
+  process.exit(2);
+}
+const replicas = replicaCount > 1 ? replicasOf(replicaCount, Number(values["server-port"])) : undefined;
+
 const root = new URL("..", import.meta.url);
 /** ECS's default stopTimeout: SIGKILL 30 s after SIGTERM (the sidecar's 25 s drain fits in it). */
 const STOP_TIMEOUT_MS = 30_000;
@@ -72,7 +91,7 @@ const upstreamKey = `upstream-${randomBytes(16).toString("hex")}`;
 const agentToken = randomBytes(24).toString("hex");
 writeFileSync(
   secretsFile,
-  `# Made by npm start for this run; rotate with the command it prints.\nsecrets:\n  mcp-sidecar/local/api-key: "${apiKey}"\n  mcp-sidecar/local/upstream-key: "${upstreamKey}"\n`,
+  `# Made by npm start for this run; rotate with the command it prints.\nsecrets:\n  mcp-sidecar/local/api-key: "${apiKey}"\n  mcp-sidecar/local/upstream-key: "${upstreamKey}"\n  mcp-sidecar/local/session-key: "${randomBytes(32).toString("base64url")}"\n`,
   { mode: 0o600 },
 );
 const agentEnv = { AWS_TOKEN: agentToken };
@@ -81,7 +100,7 @@ const children: Child[] = [];
 let stopping: Promise<number> | undefined;
 let forced = false;
 
-function launch(name: keyof typeof PORT_FLAGS, script: string, args: string[], env = {}): Child {
+function launch(name: string, script: string, args: string[], env = {}): Child {
   const child = startChild(name, script, args, {
     cwd: root,
     env,
@@ -95,12 +114,17 @@ function launch(name: keyof typeof PORT_FLAGS, script: string, args: string[], e
 /** Stops every child in ECS's order; resolves 0 when all of them exited 0. Idempotent. */
 function stop(): Promise<number> {
   stopping ??= (async () => {
-    // The sidecar first, and the rest only once it has drained and exited: its calls in flight
-    // still need the server, and its secrets the agent.
-    const sidecar = children.find((child) => child.name === "sidecar");
-    const codes = sidecar ? [await stopGracefully(sidecar, STOP_TIMEOUT_MS)] : [];
-    if (sidecar) say(`the sidecar exited (code ${codes[0]}); stopping the server and the agent`);
-    const rest = children.filter((child) => child !== sidecar);
+    // The sidecars first, and the rest only once they have drained and exited: their calls in
+    // flight still need the servers, and their secrets the agent.
+    const sidecars = children.filter((child) => child.name.startsWith("sidecar"));
+    const codes = await Promise.all(sidecars.map((sidecar) => stopGracefully(sidecar, STOP_TIMEOUT_MS)));
+    if (sidecars.length === 1)
+      say(`the sidecar exited (code ${codes[0]}); stopping the server and the agent`);
+    else if (sidecars.length > 1)
+      say(
+        `the sidecars exited (codes ${codes.join(", ")}); stopping the servers, the agent and the balancer`,
+      );
+    const rest = children.filter((child) => !sidecars.includes(child));
     codes.push(...(await Promise.all(rest.map((child) => stopGracefully(child, STOP_TIMEOUT_MS)))));
     rmSync(work, { recursive: true, force: true });
     return !forced && codes.every((code) => code === 0) ? 0 : 1;
@@ -133,6 +157,10 @@ for (const signal of ["SIGINT", "SIGTERM", "SIGHUP"] as const) process.on(signal
 const anyExit = () => Promise.race(children.map((child) => child.exited.then(() => child)));
 const mcpUrl = `http://127.0.0.1:${values.port}/mcp`;
 const readyUrl = `http://127.0.0.1:${values.port}/ready`;
+/** Each sidecar's own /ready (with --replicas, the balancer's would answer for one of them). */
+const readyUrls = replicas
+  ? [readyUrl, ...replicas.map((replica) => `http://${replica.address}:${values.port}/ready`)]
+  : [readyUrl];
 type Readiness = { status: string; reasons: string[] };
 
 /** Ready once the upstream answers and both secrets are loaded from the agent (or ~10 s passed). */
@@ -140,7 +168,10 @@ async function waitUntilReady(): Promise<Readiness> {
   let ready: Readiness = { status: "not_ready", reasons: [] };
   for (let attempt = 0; attempt < 100 && ready.status !== "ready" && !stopping; attempt++) {
     try {
-      ready = (await fetch(readyUrl).then((r) => r.json())) as Readiness;
+      const all = await Promise.all(
+        readyUrls.map((url) => fetch(url).then((r) => r.json() as Promise<Readiness>)),
+      );
+      ready = all.find((one) => one.status !== "ready") ?? (all[0] as Readiness);
     } catch (error) {
       // The sidecar has just said it listens: a failure here means it died, which startUp sees.
       ready = { status: "not_ready", reasons: [(error as Error).message] };
@@ -174,6 +205,7 @@ async function startUp(): Promise<Readiness | undefined> {
     "--secret-file",
     upstreamKeyFile,
   ]);
+  if (replicas) return startReplicas(agent, server);
   await Promise.all([server.waitForLog("listening"), agent.waitForLog("listening")]);
   if (stopping) return undefined;
   const sidecar = launch(
@@ -196,9 +228,75 @@ async function startUp(): Promise<Readiness | undefined> {
   return stopping ? undefined : ready;
 }
 
+/**
+ * --replicas N: the first server is started already; the others, a sidecar per server on its own
+ * address with session routing, and HAProxy in front on the stack's port.
+ */
+async function startReplicas(agent: Child, first: Child): Promise<Readiness | undefined> {
+  const all = replicas ?? [];
+  const servers = [first];
+  // Each task's server reads its own copy of the key the sidecar delivers (as a file and a header).
+  const keyFile = (index: number) => (index === 0 ? upstreamKeyFile : `${upstreamKeyFile}-${index + 1}`);
+  for (const replica of all.slice(1))
+    servers.push(
+      launch(`server-${replica.index + 1}`, "server/main.ts", [
+        ...["--port", String(replica.serverPort), "--secret-header", "X-Upstream-Key"],
+        ...["--secret-file", keyFile(replica.index)],
+      ]),
+    );
+  await Promise.all([
+    agent.waitForLog("listening"),
+    ...servers.map((server) => server.waitForLog("listening")),
+  ]);
+  if (stopping) return undefined;
+  const sidecars = all.map((replica) =>
+    launch(
+      `sidecar-${replica.index + 1}`,
+      "proxy/cli.ts",
+      [
+        ...["--upstream", `http://127.0.0.1:${replica.serverPort}`, "--port", values.port],
+        ...["--host", replica.address, "--secrets-agent", `http://127.0.0.1:${values["agent-port"]}`],
+        ...["--auth-secret", "mcp-sidecar/local/api-key"],
+        ...["--inject-header", "X-Upstream-Key=mcp-sidecar/local/upstream-key"],
+        ...["--secret-file", `${keyFile(replica.index)}=mcp-sidecar/local/upstream-key`],
+        ...routingFlags(replica, "mcp-sidecar/local/session-key"),
+      ],
+      agentEnv,
+    ),
+  );
+  await Promise.all(sidecars.map((sidecar) => sidecar.waitForLog("sidecar listening")));
+  const config = join(work, "haproxy.cfg");
+  writeFileSync(config, haproxyConfig(Number(values.port), Number(values.port), all));
+  let balancer: Child;
+  try {
+    balancer = startExecutable("balancer", "haproxy", ["-db", "-f", config], {
+      cwd: root,
+      env: {},
+      stopSignal: "SIGUSR1",
+      onLine: (line) => process.stdout.write(`[balancer] ${line}\n`),
+    });
+  } catch {
+    throw new StartupProblem(
+      "cannot run haproxy, the balancer of --replicas: install it (apt-get install haproxy)",
+    );
+  }
+  children.push(balancer);
+  say(`started the balancer: pid ${balancer.pid}`);
+  const died = anyExit().then((child) => {
+    throw new ChildExitedError(child, null, "the stack was ready");
+  });
+  const ready = await Promise.race([waitUntilReady(), died]);
+  return stopping ? undefined : ready;
+}
+
+/** A start-up failure that is not a child's exit, said as it is. */
+class StartupProblem extends Error {}
+
 /** Why start-up failed, naming the port and the flag that changes it when a port was the cause. */
 function startupFailure(child: Child): string {
-  const flag = PORT_FLAGS[child.name as keyof typeof PORT_FLAGS];
+  if (child.name === "balancer")
+    return `the balancer (HAProxy) exited during start-up: is haproxy installed (apt-get install haproxy), and port ${values.port} free on 127.0.0.1? Its log is above`;
+  const flag = PORT_FLAGS[child.name.replace(/-\d+$/, "") as keyof typeof PORT_FLAGS];
   const failure = child.listenFailure;
   if (!flag || !failure) return `the ${child.name} exited during start-up (its log is above)`;
   const port = values[flag];
@@ -215,6 +313,11 @@ async function main(): Promise<void> {
     ready = await startUp();
   } catch (error) {
     if (stopping) return; // a signal is stopping the stack: its handler exits
+    if (error instanceof StartupProblem) {
+      say(error.message);
+      exitAfterStop(true);
+      return;
+    }
     if (!(error instanceof ChildExitedError)) throw error;
     say(startupFailure(error.child));
     exitAfterStop(true);
@@ -224,7 +327,9 @@ async function main(): Promise<void> {
   process.stdout.write(
     [
       "",
-      `  MCP endpoint (through the sidecar): ${mcpUrl}`,
+      replicas
+        ? `  MCP endpoint (HAProxy, round-robin over ${replicas.length} tasks, sessions routed): ${mcpUrl}`
+        : `  MCP endpoint (through the sidecar): ${mcpUrl}`,
       `  API key for this run:               ${apiKey}`,
       `  Readiness: ${readyUrl} -> ${ready.status}${ready.reasons.length ? ` (${ready.reasons.join("; ")})` : ""}`,
       "  Try it:",

@@ -28,7 +28,7 @@ afterEach(async () => {
 /** The children's pids, from the line the stack prints when it starts each. */
 function childPids(stack: Started): number[] {
   return stack.lines.flatMap((line) => {
-    const match = /^local-stack: started the \w+: pid (\d+)$/.exec(line);
+    const match = /^local-stack: started the [\w-]+: pid (\d+)$/.exec(line);
     return match ? [Number(match[1])] : [];
   });
 }
@@ -113,12 +113,32 @@ describe("npm start: flags", () => {
   it.each([
     [["--server-port", "http"], '--server-port "http" is not a port'],
     [["--bogus"], "Unknown option '--bogus'"],
+    [["--replicas", "9"], '--replicas "9" is not 1-5'],
   ])("%j: exits 2 naming the flag, before starting anything", async (args, message) => {
     const proc = startProcess(process.execPath, ["scripts/local-stack.ts", ...args]);
     expect((await proc.exited).code).toBe(2);
     expect(proc.lines.join("\n")).toContain(message);
     expect(childPids(proc)).toEqual([]);
   });
+});
+
+describe("npm start -- --replicas 3", () => {
+  it("runs three tasks behind HAProxy with sessions routed: the check passes through the balancer, every sidecar drains, exit 0, no process left", async () => {
+    const args = ["--replicas", "3", "--check"];
+    for (const flag of ["port", "server-port", "agent-port"] as const)
+      args.push(`--${flag}`, String(await freePort()));
+    // The servers take server-port, +1 and +2: the free one found and the two above it.
+    const stack = startProcess(process.execPath, ["scripts/local-stack.ts", ...args], { detached: true });
+    stacks.push(stack);
+    expect((await stack.exited).code).toBe(0);
+    const output = stack.lines.join("\n");
+    expect(output).toContain("round-robin over 3 tasks, sessions routed");
+    expect(output).toMatch(/initialize with key -> 200/);
+    expect(output).toContain("the sidecars exited (codes 0, 0, 0)");
+    const started = childPids(stack);
+    expect(started).toHaveLength(8); // agent, 3 servers, 3 sidecars, the balancer
+    for (const pid of started) expect(alive(pid), `pid ${pid}`).toBe(false);
+  }, 60_000);
 });
 
 describe("npm start: stopping", () => {

@@ -13,6 +13,8 @@ import { createInterface } from "node:readline";
 export interface Stoppable {
   readonly running: boolean;
   readonly exited: Promise<number | null>;
+  /** The signal that asks it to stop gracefully: SIGTERM, unless it says otherwise. */
+  readonly stopSignal?: NodeJS.Signals;
   signal(signal: NodeJS.Signals): void;
 }
 
@@ -38,17 +40,27 @@ export interface StartOptions {
   readonly env: Record<string, string>;
   /** Every line the child prints, stdout and stderr. */
   readonly onLine: (line: string) => void;
+  /** Its graceful stop signal, when not SIGTERM (HAProxy's is SIGUSR1; SIGTERM is its hard stop). */
+  readonly stopSignal?: NodeJS.Signals;
 }
 
+/** A Node script of the project, run with the project's Node. */
 export function startChild(name: string, script: string, args: string[], options: StartOptions): Child {
-  const child: ChildProcess = spawn(process.execPath, [script, ...args], {
+  return startExecutable(name, process.execPath, [script, ...args], options);
+}
+
+/** Any executable (HAProxy for --replicas), as startChild runs its scripts: own group, no shell. */
+export function startExecutable(name: string, command: string, argv: string[], options: StartOptions): Child {
+  const child: ChildProcess = spawn(command, argv, {
     cwd: options.cwd,
     stdio: ["ignore", "pipe", "pipe"],
     env: { ...process.env, ...options.env },
     detached: true,
   });
+  // A missing executable is reported by the pid check below; the event must not go unhandled.
+  child.once("error", () => {});
   const pid = child.pid;
-  if (pid === undefined) throw new Error(`cannot start the ${name} (${process.execPath} ${script})`);
+  if (pid === undefined) throw new Error(`cannot start the ${name} (${command} ${argv[0] ?? ""})`);
   let running = true;
   let listenFailure: Record<string, unknown> | undefined;
   const waiters = new Map<string, (line: Record<string, unknown>) => void>();
@@ -73,6 +85,7 @@ export function startChild(name: string, script: string, args: string[], options
     name,
     pid,
     exited,
+    ...(options.stopSignal ? { stopSignal: options.stopSignal } : {}),
     get running() {
       return running;
     },
@@ -100,12 +113,12 @@ export function startChild(name: string, script: string, args: string[], options
 }
 
 /**
- * SIGTERM to the child's group, SIGKILL to it if still there after `graceMs` (ECS's stopTimeout
+ * SIGTERM (or its own stop signal) to the child's group, SIGKILL to it if still there after `graceMs` (ECS's stopTimeout
  * works the same way); resolves with the exit code (null when killed by a signal).
  */
 export async function stopGracefully(child: Stoppable, graceMs: number): Promise<number | null> {
   if (!child.running) return child.exited;
-  child.signal("SIGTERM");
+  child.signal(child.stopSignal ?? "SIGTERM");
   const timer = setTimeout(() => child.signal("SIGKILL"), graceMs);
   timer.unref();
   try {
