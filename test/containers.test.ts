@@ -13,6 +13,7 @@ import { readAgentConfig } from "../agent/emulator/config.ts";
 import { parseSecretsDocument } from "../agent/emulator/secrets-file.ts";
 import { stateFileFor } from "../agent/emulator/secrets-source.ts";
 import { parseConfig } from "../proxy/config.ts";
+import { PeerGuard } from "../proxy/sessions/peers.ts";
 import { node, ROOT } from "./helpers/processes.ts";
 
 function dockerfile(path: string) {
@@ -318,5 +319,43 @@ describe("docker-compose.yml", () => {
       node("proxy/cli.ts", ["healthcheck", "--url", "http://127.0.0.1:1/ping"]),
     ];
     for (const probe of probes) expect((await probe.exited).code).toBe(1);
+  });
+});
+
+describe("docker-compose.replicas.yml", () => {
+  const compose = parseYaml(
+    readFileSync(new URL("../docker-compose.replicas.yml", import.meta.url), "utf8"),
+    {
+      merge: true,
+    },
+  ) as { services: Record<string, Record<string, unknown>>; networks: Record<string, unknown> };
+  const haproxy = readFileSync(new URL("../compose/haproxy.cfg", import.meta.url), "utf8");
+  const tasks = [1, 2, 3];
+
+  it("runs three tasks (server, sidecar, agent in its namespace) and a balancer, nothing else: no shared store", () => {
+    expect(Object.keys(compose.services).sort()).toEqual(
+      ["balancer", ...tasks.flatMap((n) => [`agent-${n}`, `server-${n}`, `sidecar-${n}`])].sort(),
+    );
+    for (const n of tasks) expect(compose.services[`agent-${n}`]?.network_mode).toBe(`service:sidecar-${n}`);
+    expect(compose.services.balancer?.stop_signal).toBe("SIGUSR1");
+  });
+
+  it("gives each sidecar a routing configuration its own parser accepts, advertising the fixed address it has, inside --peer-cidrs, with a session key the agent serves", () => {
+    const secrets = parseSecretsDocument(parseYaml(readFileSync(join(ROOT, "compose/secrets.yaml"), "utf8")));
+    for (const n of tasks) {
+      const sidecar = compose.services[`sidecar-${n}`] as Record<string, unknown>;
+      const parsed = parseConfig([], sidecar.environment as Record<string, string>);
+      if (parsed.kind !== "config") throw new Error(JSON.stringify(parsed));
+      const address = (sidecar.networks as { tasks: { ipv4_address: string } }).tasks.ipv4_address;
+      expect(parsed.config.sessionRouting).toBe(true);
+      expect(String(parsed.config.advertiseUrl)).toBe(`http://${address}:8080/`);
+      expect(new PeerGuard(parsed.config.peerCidrs).originOf(`http://${address}:8080`)).toBeDefined();
+      expect(parsed.config.upstream?.origin).toBe(`http://server-${n}:3000`);
+      expect(secrets.map((secret) => secret.name)).toContain(parsed.config.sessionSecret?.secretId);
+      // The balancer sends to exactly this address and port, checked on /ready as an ALB does.
+      expect(haproxy).toContain(`server task-${n} ${address}:${parsed.config.port} check`);
+    }
+    expect(haproxy).toMatch(/balance roundrobin/);
+    expect(haproxy).toMatch(/option httpchk GET \/ready/);
   });
 });
