@@ -43,9 +43,10 @@ import {
   waitForHttp,
   wrk,
 } from "./lib.ts";
+import { routingScenario } from "./routing-scenario.ts";
 import { stdioScenario } from "./stdio-scenario.ts";
 
-const SCENARIOS = ["overhead", "latency", "mcp", "streams", "startup", "memory", "stdio"];
+const SCENARIOS = ["overhead", "latency", "mcp", "streams", "startup", "memory", "stdio", "routing"];
 const HELP = `npm run bench -- [options]     the sidecar and nginx against the upstream, same run
 
   --runs N          runs per scenario, interleaved; medians reported (default 3)
@@ -673,6 +674,25 @@ async function stdio() {
   notes.push(`stdio sidecar: ${side.errors} errors`);
 }
 
+// ---- 8. session routing: a forwarded request against a local one ----
+async function routing() {
+  const r = await routingScenario(RUNS, 2000);
+  results.routing = r;
+  for (const stat of ["p50ms", "p99ms"] as const)
+    row(
+      "8 routing",
+      `tools/call ${stat.slice(0, 3)} ms, forwarded vs local (+${(r.forwarded[stat] - r.local[stat]).toFixed(2)} ms)`,
+      r.local[stat],
+      r.forwarded[stat],
+      Number.NaN,
+      r.forwarded[stat] / r.local[stat],
+      "",
+    );
+  notes.push(
+    `session routing: ${r.calls} calls each way, ${r.errors} errors (direct column: served by the owner; sidecar column: forwarded by another task)`,
+  );
+}
+
 /** Lines printed under the table. */
 const notes: string[] = [];
 
@@ -753,6 +773,7 @@ try {
   if (want("startup")) await startup();
   if (want("memory")) await memory();
   if (want("stdio")) await stdio();
+  if (want("routing")) await routing();
 } finally {
   await stopAll();
 }
