@@ -2,12 +2,10 @@
 // door authenticates, admits by drain state, names the request and hands it over; the upstream
 // answers it and reports back. Implementations:
 //
-//   upstream/http/   an MCP server over HTTP in the same task (undici) — today's, the first
-//   upstream/stdio/  a stdio MCP server run as supervised children, one per session (next)
-//   upstream/peer/   another task's sidecar that owns the request's session (next)
-//
-// A stdio or peer upstream implements this same interface; a routing upstream that picks the
-// local or a peer upstream per request is itself one.
+//   upstream/http/     an MCP server over HTTP in the same task (undici)
+//   upstream/stdio/    a stdio MCP server run as supervised children, one per session
+//   upstream/routing/  --session-routing: the local HTTP upstream, or the sidecar of the task that
+//                      owns the request's session (forwarded over a keep-alive pool), per request
 
 import type { IncomingMessage, ServerResponse } from "node:http";
 import type { ForwardedFor, RequestHeadInfo, UpstreamRequestHead } from "../http/headers.ts";
