@@ -14,7 +14,7 @@ import {
   sealSessionToken,
 } from "../proxy/sessions/session-token.ts";
 import { ReplayedSessions } from "../proxy/upstream/routing/replayed-sessions.ts";
-import { planRoute } from "../proxy/upstream/routing/route-plan.ts";
+import { goneReason, planRoute } from "../proxy/upstream/routing/route-plan.ts";
 
 const KEY = deriveSessionKey("a session secret of enough length");
 const OTHER = deriveSessionKey("another session secret entirely");
@@ -190,6 +190,21 @@ describe("the route plan", () => {
       kind: "not_found",
       reason: "outside_peer_cidrs",
     });
+  });
+});
+
+describe("when a forward means the owner is gone", () => {
+  it("no connection, a connection lost before any answer, 421 moved, or the owner's 404: continue here; anything else is the answer", () => {
+    const answer = (status: number, headers: string[] = []) => ({ status, headers });
+    expect(goneReason("unreachable", "POST")).toBe("owner_unreachable");
+    expect(goneReason("lost", "POST")).toBe("owner_connection_lost");
+    expect(goneReason(answer(421, ["Mcp-Sidecar-Session", "moved"]), "POST")).toBe("owner_moved");
+    expect(goneReason(answer(404), "POST")).toBe("owner_lost_session");
+    // A DELETE's 404 is its answer; a 421 from anything but a sidecar is relayed; so is a 503.
+    expect(goneReason(answer(404), "DELETE")).toBeUndefined();
+    expect(goneReason(answer(421), "POST")).toBeUndefined();
+    expect(goneReason(answer(503), "POST")).toBeUndefined();
+    expect(goneReason(answer(200, ["mcp-sidecar-session", "moved"]), "GET")).toBeUndefined();
   });
 });
 

@@ -88,6 +88,8 @@ export async function stopTask(task: Task): Promise<{ code: number | null }> {
 }
 
 const SLOTS = 6;
+/** The deregistration delay of this "ALB" (ECS's default is 300 s; McpService sets drainSeconds). */
+const DEREGISTRATION_DELAY_MS = 500;
 
 export interface Balancer {
   readonly url: URL;
@@ -175,6 +177,10 @@ export async function startBalancer(initial: readonly Task[]): Promise<Balancer>
       await admin(`set server tasks/t${task.slot} state maint`);
       used.delete(task.slot);
       task.slot = undefined;
+      // ECS stops a task only after its target's deregistration delay (docs/ecs-and-pulumi.md):
+      // requests the balancer sent just before land and are served. Without it, one sent a moment
+      // before the state change meets the drain's 503, which is what the sidecar must answer then.
+      await new Promise((resolve) => setTimeout(resolve, DEREGISTRATION_DELAY_MS));
     },
     async stop() {
       haproxy.kill("SIGKILL");
