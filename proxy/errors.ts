@@ -79,6 +79,11 @@ export const SIDECAR_ERRORS = Object.freeze({
     421,
     "With --session-routing, to a request another task's sidecar forwarded: this task does not own the session (any more), or is draining; the forwarding sidecar continues the session itself (the answer carries Mcp-Sidecar-Session: moved). Clients never see it.",
   ),
+  callCut: spec(
+    "MCP_SIDECAR_CALL_CUT",
+    503,
+    "With --session-routing: the session's owner cut a forwarded call at its drain timeout (or a forced stop) before answering; the call may have run, so it is not run again elsewhere.",
+  ),
   sessionKeysUnavailable: spec(
     "MCP_SIDECAR_SESSION_KEYS_UNAVAILABLE",
     503,

@@ -13,7 +13,7 @@ import { parseConfig } from "../proxy/config.ts";
 import { deriveSessionKey, sealSessionToken } from "../proxy/sessions/session-token.ts";
 import { deferred, send } from "./helpers/client.ts";
 import { AGENT_TOKEN, startEmulator, stopAllEmulators } from "./helpers/emulator.ts";
-import { closeHttp, listenHttp } from "./helpers/net.ts";
+import { closeHttp, freePort, listenHttp } from "./helpers/net.ts";
 import { startSidecar, stopAllSidecars, type TestSidecar } from "./helpers/sidecar.ts";
 import { readBody } from "./helpers/upstream.ts";
 
@@ -47,6 +47,10 @@ async function scriptedServer(name: string) {
       seen.push({ method: req.method ?? "", headers: req.headers, body });
       const session = req.headers["mcp-session-id"] as string | undefined;
       if (req.method === "GET" && req.url === "/health") return res.end("ok");
+      if (req.url === "/nowhere") {
+        res.writeHead(404, { "content-type": "text/html" });
+        return res.end("<h1>Cannot POST /nowhere</h1>");
+      }
       const message = body ? (JSON.parse(body) as { id?: unknown; method?: string; params?: unknown }) : {};
       if (message.method === "initialize") {
         const id = `${name}-upstream-${++minted}`;
@@ -132,15 +136,23 @@ async function twoTasks(
   );
   const serverA = await scriptedServer("A");
   const serverB = await scriptedServer("B");
-  const common = ["--secrets-agent", emulator.url.origin, ...ROUTING(options.cidrs), ...(options.args ?? [])];
-  const a = await startSidecar(serverA.url, [...common, ...(options.argsA ?? [])], {
-    agentToken: () => AGENT_TOKEN,
-  });
-  const b = await startSidecar(serverB.url, [...common, ...(options.argsB ?? [])], {
-    agentToken: () => AGENT_TOKEN,
-  });
+  // Two tasks on their own addresses, on one port (as a service's tasks are).
+  const port = await freePort();
+  const task = (address: string, server: URL, own: string[]) =>
+    startSidecar(
+      server,
+      [
+        ...["--secrets-agent", emulator.url.origin, ...ROUTING(options.cidrs, `http://${address}`)],
+        ...(options.args ?? []),
+        ...own,
+      ],
+      { agentToken: () => AGENT_TOKEN },
+      { host: address, port },
+    );
+  const a = await task("127.0.0.2", serverA.url, options.argsA ?? []);
+  const b = await task("127.0.0.3", serverB.url, options.argsB ?? []);
   await Promise.all([a, b].map((task) => expect.poll(() => ready(task), { timeout: 5000 }).toBe(200)));
-  return { emulator, a, b, serverA, serverB };
+  return { emulator, a, b, serverA, serverB, port };
 }
 
 const ready = async (task: TestSidecar) => (await send(new URL("/ready", task.url))).status;
@@ -254,29 +266,38 @@ describe("session routing: tokens that are not right", () => {
     expect(serverA.seen.filter((s) => s.body.includes('"tools/list"'))).toEqual([]);
   });
 
-  it("a token sealed with the right key but naming an owner outside --peer-cidrs: 404, and that address is never contacted", async () => {
-    const connections: number[] = [];
-    const trap = createNetServer((socket) => {
-      connections.push(1);
-      socket.destroy();
-    });
-    await new Promise<void>((resolve) => trap.listen(0, "127.0.0.2", resolve));
-    closers.push(() => new Promise((resolve) => trap.close(() => resolve())));
-    const port = (trap.address() as { port: number }).port;
-    const { b } = await twoTasks({ cidrs: "127.0.0.1/32" });
-    const forged = sealSessionToken(deriveSessionKey(SECRET), {
-      owner: `http://127.0.0.2:${port}`,
-      instance: "elsewhere",
-      upstreamSession: "x",
-      initialize: undefined,
-      issuedAt: Date.now(),
-    });
-    const response = await call(b, forged, 4);
-    expect(response.status).toBe(404);
+  it("a token sealed with the right key but naming an owner outside --peer-cidrs, or on another port: 404, and that address is never contacted", async () => {
+    const { b, port } = await twoTasks({ cidrs: "127.0.0.0/30" });
+    const connections: string[] = [];
+    const traps = await Promise.all(
+      [
+        ["127.0.0.9", port],
+        ["127.0.0.2", 0],
+      ].map(async ([host, trapPort]) => {
+        const trap = createNetServer((socket) => {
+          connections.push(String(host));
+          socket.destroy();
+        });
+        await new Promise<void>((resolve) => trap.listen(Number(trapPort), String(host), resolve));
+        closers.push(() => new Promise((resolve) => trap.close(() => resolve())));
+        return `http://${host}:${(trap.address() as { port: number }).port}`;
+      }),
+    );
+    for (const [i, owner] of traps.entries()) {
+      const forged = sealSessionToken(deriveSessionKey(SECRET), {
+        owner,
+        instance: "elsewhere",
+        upstreamSession: "x",
+        initialize: undefined,
+        issuedAt: Date.now(),
+      });
+      const response = await call(b, forged, 4);
+      expect(response.status).toBe(404);
+      expect(
+        await metric(b, 'mcp_sidecar_session_requests_total{route="refused",reason="outside_peer_cidrs"}'),
+      ).toBe(i + 1);
+    }
     expect(connections).toEqual([]);
-    expect(
-      await metric(b, 'mcp_sidecar_session_requests_total{route="refused",reason="outside_peer_cidrs"}'),
-    ).toBe(1);
   });
 });
 
@@ -380,6 +401,61 @@ describe("session routing: continuity when the owner is gone", () => {
     release.resolve();
     expect((await inFlight).status).toBe(200);
     expect((await stopped).exitCode).toBe(0);
+  });
+
+  it("a body larger than 64 KiB (chunked or not) is read whole before the forward, and served again in full when the owner is gone", async () => {
+    const { a, b, serverB } = await twoTasks();
+    const token = await initialize(a);
+    await a.sidecar.close();
+    const big = JSON.stringify({
+      jsonrpc: "2.0",
+      id: 70,
+      method: "tools/list",
+      params: { pad: "x".repeat(200_000) },
+    });
+    const response = await send(new URL("/mcp", b.url), {
+      method: "POST",
+      headers: { ...JSON_HEADERS, "mcp-session-id": token, "mcp-protocol-version": "2025-11-25" },
+      body: big,
+    });
+    expect(response.status).toBe(200);
+    expect(response.json()).toMatchObject({ id: 70, result: { served: "B" } });
+    expect(serverB.seen.find((seen) => seen.body.includes('"id":70'))?.body).toBe(big);
+  });
+
+  it("a call the draining owner cuts at its drain timeout is answered, not reset, and not run a second time elsewhere: its client gets the error", async () => {
+    const { a, b, serverA, serverB } = await twoTasks({ argsA: ["--drain-timeout", "1s"] });
+    const token = await initialize(a);
+    serverA.holdCalls(new Promise(() => {}));
+    const viaB = send(new URL("/mcp", b.url), {
+      method: "POST",
+      headers: { ...JSON_HEADERS, "mcp-session-id": token, "mcp-protocol-version": "2025-11-25" },
+      body: JSON.stringify({
+        jsonrpc: "2.0",
+        id: 80,
+        method: "tools/call",
+        params: { name: "x", arguments: {} },
+      }),
+    });
+    await expect.poll(() => serverA.seen.filter((seen) => seen.body.includes("tools/call")).length).toBe(1);
+    expect((await a.sidecar.close()).cut).toBe(1);
+    const response = await viaB;
+    expect(response.status).toBe(503);
+    expect(response.json()).toMatchObject({ id: 80, error: { data: { code: "MCP_SIDECAR_CALL_CUT" } } });
+    expect(serverB.seen.filter((seen) => seen.body.includes("tools/call"))).toEqual([]);
+  });
+
+  it("a 404 that is not about the session (an HTML page for a wrong path) is the answer: nothing is re-created", async () => {
+    const { a, serverA } = await twoTasks();
+    const token = await initialize(a);
+    const response = await send(new URL("/nowhere", a.url), {
+      method: "POST",
+      headers: { ...JSON_HEADERS, "mcp-session-id": token, "mcp-protocol-version": "2025-11-25" },
+      body: JSON.stringify({ jsonrpc: "2.0", id: 90, method: "tools/list" }),
+    });
+    expect(response.status).toBe(404);
+    expect(response.text).toContain("Cannot POST /nowhere");
+    expect(serverA.seen.filter((seen) => seen.body.includes('"initialize"'))).toHaveLength(1);
   });
 
   it("--session-continuity off: a session whose owner is gone answers 404, as servers do", async () => {

@@ -7,6 +7,7 @@ import { StreamableHTTPClientTransport } from "@modelcontextprotocol/sdk/client/
 import { afterEach, describe, expect, it } from "vitest";
 import { type Balancer, startBalancer, startTask, stopTask } from "./helpers/cluster.ts";
 import { startEmulator, stopAllEmulators } from "./helpers/emulator.ts";
+import { freePort } from "./helpers/net.ts";
 import { jsonLine, stopAllProcesses } from "./helpers/processes.ts";
 
 function countBy(values: readonly string[]): Record<string, number> {
@@ -27,11 +28,12 @@ afterEach(async () => {
 
 async function cluster(routing: boolean, args: readonly string[] = []) {
   const emulator = await startEmulator({ "session-key": randomBytes(24).toString("base64url") });
+  const port = await freePort();
   const tasks = await Promise.all(
-    ADDRESSES.map((address) => startTask(address, { agent: emulator.url, routing, args })),
+    ADDRESSES.map((address) => startTask(address, { agent: emulator.url, routing, args, port })),
   );
   balancer = await startBalancer(tasks);
-  return { emulator, tasks, balancer };
+  return { emulator, tasks, balancer, port };
 }
 
 interface Tally {
@@ -99,14 +101,14 @@ describe("sessions across three tasks behind a round-robin HAProxy", () => {
 
 describe("a rolling deploy under load, with --session-continuity replay", () => {
   it("every task replaced one by one (deregistered, SIGTERM, a new one on another address): 0 failed calls, every drain exits 0", async () => {
-    const { emulator, tasks, balancer } = await cluster(true);
+    const { emulator, tasks, balancer, port } = await cluster(true);
     let deploying = true;
     const load = runClients(balancer.url, 10, 100, () => deploying);
     const exits: (number | null)[] = [];
     const replacements = ["127.0.0.5", "127.0.0.6", "127.0.0.7"];
     const all = [...tasks];
     for (const [i, old] of tasks.entries()) {
-      const next = await startTask(replacements[i] as string, { agent: emulator.url, routing: true });
+      const next = await startTask(replacements[i] as string, { agent: emulator.url, routing: true, port });
       all.push(next);
       await balancer.register(next);
       await balancer.deregister(old);

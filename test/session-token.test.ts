@@ -194,14 +194,18 @@ describe("the route plan", () => {
 });
 
 describe("when a forward means the owner is gone", () => {
-  it("no connection, a connection lost before any answer, 421 moved, or the owner's 404: continue here; anything else is the answer", () => {
+  it("no connection, a connection lost before any answer, 421 moved, or the owner's JSON 404: continue here; anything else is the answer", () => {
     const answer = (status: number, headers: string[] = []) => ({ status, headers });
+    const json = ["content-type", "application/json"];
     expect(goneReason("unreachable", "POST")).toBe("owner_unreachable");
+    expect(goneReason("lost", "GET")).toBe("owner_connection_lost");
     expect(goneReason("lost", "POST")).toBe("owner_connection_lost");
     expect(goneReason(answer(421, ["Mcp-Sidecar-Session", "moved"]), "POST")).toBe("owner_moved");
-    expect(goneReason(answer(404), "POST")).toBe("owner_lost_session");
-    // A DELETE's 404 is its answer; a 421 from anything but a sidecar is relayed; so is a 503.
-    expect(goneReason(answer(404), "DELETE")).toBeUndefined();
+    expect(goneReason(answer(404, json), "POST")).toBe("owner_lost_session");
+    // A DELETE's 404 is its answer; an HTML 404 (a wrong path) is not about the session; a 421 from
+    // anything but a sidecar is relayed; so is a 503.
+    expect(goneReason(answer(404, json), "DELETE")).toBeUndefined();
+    expect(goneReason(answer(404, ["Content-Type", "text/html"]), "POST")).toBeUndefined();
     expect(goneReason(answer(421), "POST")).toBeUndefined();
     expect(goneReason(answer(503), "POST")).toBeUndefined();
     expect(goneReason(answer(200, ["mcp-sidecar-session", "moved"]), "GET")).toBeUndefined();

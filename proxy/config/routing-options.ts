@@ -55,7 +55,7 @@ export const ROUTING_OPTIONS: readonly OptionSpec[] = [
     default: undefined,
     kind: "repeatable",
     description:
-      "With --session-routing: the only addresses sessions are forwarded to (the VPC's CIDR on ECS); an owner elsewhere is never contacted (repeatable; env: comma-separated)",
+      "With --session-routing: the only addresses sessions are forwarded to (the VPC's CIDR on ECS), and only on the sidecar's own port (every task listens on the same one); an owner elsewhere is never contacted (repeatable; env: comma-separated)",
     parse: (raw: string): Cidr => {
       const cidr = parseCidr(raw);
       if (typeof cidr === "string") throw new InvalidValue(cidr);
@@ -68,7 +68,7 @@ export const ROUTING_OPTIONS: readonly OptionSpec[] = [
     valueName: "DURATION",
     default: "2s",
     description:
-      "With --session-routing: how long connecting to an owner's sidecar, and waiting for its response to start, may take before it counts as gone",
+      "With --session-routing: how long connecting to an owner's sidecar may take before the owner counts as gone (its answer is then awaited as a local one is: --upstream-headers-timeout)",
     parse: parseDuration,
   }),
 ];

@@ -10,9 +10,19 @@ export type { Cidr } from "./cidr.ts";
 
 export class PeerGuard {
   readonly #allowed = new BlockList();
+  /** The sidecars' port (every task of a service listens on the same one), once known. */
+  #port: string | undefined;
 
   constructor(cidrs: readonly Cidr[]) {
     for (const cidr of cidrs) this.#allowed.addSubnet(cidr.address, cidr.prefix, cidr.family);
+  }
+
+  /**
+   * From now on only this port: a forward goes to a sidecar, never to another service inside the
+   * CIDRs (a leaked key must not turn the sidecar into a proxy to any port of the VPC).
+   */
+  onlyPort(port: number): void {
+    this.#port = String(port);
   }
 
   /** The origin to forward to, when `owner` is an http:// URL of an IP address inside the CIDRs. */
@@ -27,6 +37,7 @@ export class PeerGuard {
     const host = url.hostname.startsWith("[") ? url.hostname.slice(1, -1) : url.hostname;
     const version = ipVersion(host);
     if (version === 0 || !this.#allowed.check(host, version === 4 ? "ipv4" : "ipv6")) return undefined;
+    if (this.#port !== undefined && (url.port || "80") !== this.#port) return undefined;
     return url.origin;
   }
 }

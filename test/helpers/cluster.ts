@@ -26,6 +26,8 @@ export interface TaskOptions {
   readonly agent: URL;
   /** Session routing on (with a session secret named `session-key`), or off: the baseline. */
   readonly routing: boolean;
+  /** The sidecars' port, the same for every task (as ECS tasks of one service have). */
+  readonly port: number;
   readonly args?: readonly string[];
 }
 
@@ -49,7 +51,7 @@ export async function startTask(address: string, options: TaskOptions): Promise<
       "--upstream",
       server.origin,
       "--port",
-      "0",
+      String(options.port),
       "--host",
       address,
       "--secrets-agent",

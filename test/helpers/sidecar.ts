@@ -18,15 +18,17 @@ export async function startSidecar(
   upstream: URL | string,
   args: readonly string[] = [],
   options: Omit<SidecarOptions, "logger"> = {},
+  /** Where it listens: an ephemeral port on 127.0.0.1 unless given (tasks share a port on their own addresses). */
+  listen: { readonly host: string; readonly port: number } = { host: "127.0.0.1", port: 0 },
 ): Promise<TestSidecar> {
   const parsed = parseConfig(
     [
       "--upstream",
       typeof upstream === "string" ? upstream : upstream.origin,
       "--port",
-      "0",
+      String(listen.port),
       "--host",
-      "127.0.0.1",
+      listen.host,
       ...args,
     ],
     {},

@@ -1,10 +1,12 @@
 // What an exchange is given by its upstream, how it names the upstream's failures to the client,
 // and the error it aborts its own upstream request with (the client left, the drain, a hand-back).
 
+import type { IncomingMessage } from "node:http";
 import type { Dispatcher } from "undici";
 import { SIDECAR_ERRORS, type SidecarErrorSpec } from "../../errors.ts";
 import type { TransportFailure } from "../../http/transport-errors.ts";
 import type { LegacySessions } from "../../protocol/legacy-sse.ts";
+import { FORWARDED_BY_HEADER } from "../../sessions/hop.ts";
 import type { UpstreamErrorKind } from "../../telemetry/exchange-summary.ts";
 
 export interface HttpExchangeSettings {
@@ -39,3 +41,14 @@ export function declaredTooLarge(length: string | undefined, maxBodyBytes: numbe
   if (length === undefined || Number(length) <= maxBodyBytes) return undefined;
   return `request body of ${length} bytes exceeds --max-body-size (${maxBodyBytes} bytes)`;
 }
+
+/**
+ * Another task's sidecar forwarded this request (session routing). Cut at the drain timeout, such
+ * a call is answered (MCP_SIDECAR_CALL_CUT), not reset: the peer would take a reset for a request
+ * never received here, and serve it again elsewhere (routing/route-plan.ts goneReason).
+ */
+export function isPeerForward(req: IncomingMessage): boolean {
+  return req.headers[FORWARDED_BY_HEADER] !== undefined;
+}
+
+export const CALL_CUT = "the session's owner cut the call at its drain timeout";

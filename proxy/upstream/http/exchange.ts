@@ -37,17 +37,16 @@ import {
 } from "../upstream.ts";
 import { BEFORE_ANSWER, type ExchangeRoute, keptBody, swapSessionId, wholeBody } from "./exchange-route.ts";
 import {
+  CALL_CUT,
   declaredTooLarge,
   ExchangeAbortedError,
   type HttpExchangeSettings,
+  isPeerForward,
   UNREACHABLE,
   UPSTREAM_FAILURES,
 } from "./exchange-settings.ts";
 import { sendBody } from "./request-body.ts";
 import { SseRelay } from "./sse-relay.ts";
-
-export type { ExchangeRoute } from "./exchange-route.ts";
-export type { HttpExchangeSettings } from "./exchange-settings.ts";
 
 export class HttpExchange implements Dispatcher.DispatchHandler, InFlightExchange {
   readonly kind: ExchangeKind;
@@ -280,9 +279,14 @@ export class HttpExchange implements Dispatcher.DispatchHandler, InFlightExchang
   cut(): void {
     const res = this.#request.res;
     if (res.destroyed || res.writableFinished) return;
+    // A peer's forward is answered, not reset (exchange-settings.ts), before the abort below would.
+    const answered =
+      !res.headersSent &&
+      isPeerForward(this.#request.req) &&
+      this.#answer(SIDECAR_ERRORS.callCut, CALL_CUT, { close: true });
     this.#override("cut");
     this.#sse?.stop();
-    res.destroy();
+    if (!answered) res.destroy();
   }
 
   describe(): CutExchange {

@@ -8,7 +8,9 @@ import { type ForwardedFor, prepareUpstreamRequest, type UpstreamRequestHead } f
 import { CachedCheck, type CheckResult } from "../../lifecycle/readiness.ts";
 import { LegacySessions } from "../../protocol/legacy-sse.ts";
 import type { AdmittedRequest, ExchangeObserver, InFlightExchange, Upstream } from "../upstream.ts";
-import { type ExchangeRoute, HttpExchange, type HttpExchangeSettings } from "./exchange.ts";
+import { HttpExchange } from "./exchange.ts";
+import type { ExchangeRoute } from "./exchange-route.ts";
+import type { HttpExchangeSettings } from "./exchange-settings.ts";
 import { probeUpstream } from "./probe.ts";
 import { type OpenedSession, openUpstreamSession } from "./session-opener.ts";
 
@@ -104,12 +106,16 @@ export class HttpUpstream implements Upstream {
   }
 
   /** Creates a session on the upstream as a client would (session continuity replays one). */
-  openSession(path: string, params: Record<string, unknown>): Promise<OpenedSession> {
+  openSession(
+    path: string,
+    params: Record<string, unknown>,
+    clientHeaders: readonly string[] = [],
+  ): Promise<OpenedSession> {
     return openUpstreamSession(this.#pool, {
       path,
       host: this.#host,
       params,
-      extraHeaders: this.#injected?.() ?? [],
+      extraHeaders: [...clientHeaders, ...(this.#injected?.() ?? [])],
       // 0 (no headers timeout) is right for calls, not for a replay a request waits on.
       timeoutMs: this.#exchange.upstreamHeadersTimeoutMs || 30_000,
     });

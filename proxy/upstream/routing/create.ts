@@ -72,6 +72,7 @@ export function createSessionRouting(
     },
     listening(boundPort) {
       const url = advertisedUrl(base as URL, boundPort);
+      guard.onlyPort(Number(new URL(url).port || "80"));
       upstream.advertise(url);
       return url;
     },

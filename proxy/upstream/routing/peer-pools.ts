@@ -4,7 +4,7 @@
 
 import { Pool } from "../../deps.ts";
 import { LegacySessions } from "../../protocol/legacy-sse.ts";
-import type { HttpExchangeSettings } from "../http/exchange.ts";
+import type { HttpExchangeSettings } from "../http/exchange-settings.ts";
 
 export interface PeerPoolSettings {
   readonly connectTimeoutMs: number;

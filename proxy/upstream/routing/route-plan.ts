@@ -84,13 +84,27 @@ export function goneReason(
   method: string | undefined,
 ): ReplayReason | undefined {
   if (answer === "unreachable") return "owner_unreachable";
-  // The connection to the owner broke before any of its answer: a stopping owner closes its
-  // connections (a request written as it did so meets a reset), so this is the owner going away.
-  // A call its server had already begun would run a second time here: the one cost of continuity.
+  // The connection to the owner broke before any of its answer: a request written as the stopping
+  // owner closed its pooled connection (the owner never read it), or the owner's process died. A
+  // call the owner cuts at its drain timeout is answered (MCP_SIDECAR_CALL_CUT), never reset. So
+  // a call is served again here unless the owner died while running it; then it runs twice, the
+  // one cost of continuity (docs/scaling.md).
   if (answer === "lost") return "owner_connection_lost";
   if (answer.status === 421 && headerValue(answer.headers, SESSION_MOVED_HEADER) === SESSION_MOVED)
     return "owner_moved";
   // A DELETE's 404 is the answer itself: the session is gone, which is what the client asked.
-  if (answer.status === 404 && method !== "DELETE") return "owner_lost_session";
+  if (isSessionNotFound(answer) && method !== "DELETE") return "owner_lost_session";
   return undefined;
+}
+
+/**
+ * A 404 that is about the session: MCP servers answer an unknown session with a JSON-RPC error
+ * (the SDK's "Session not found", Streamable HTTP §Session Management); a 404 page for a wrong
+ * path is HTML or text, and re-creating the session would not help it.
+ */
+export function isSessionNotFound(answer: {
+  readonly status: number;
+  readonly headers: readonly string[];
+}): boolean {
+  return answer.status === 404 && (headerValue(answer.headers, "content-type") ?? "").includes("json");
 }

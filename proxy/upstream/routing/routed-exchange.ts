@@ -3,9 +3,9 @@
 // session replay is under way. While nothing serves it, this reports it when it closes, so it never
 // stays in flight; once an exchange serves it, that exchange reports.
 
-import type { SidecarErrorSpec } from "../../errors.ts";
+import { SIDECAR_ERRORS, type SidecarErrorSpec } from "../../errors.ts";
 import { writeSidecarError } from "../../http/answers.ts";
-import { ANSWER_BODY_WAIT_MS, readBodyPrefix } from "../../http/body-prefix.ts";
+import { ANSWER_BODY_WAIT_MS, readBodyPrefix, readWhole } from "../../http/body-prefix.ts";
 import { describeJsonRpc } from "../../protocol/jsonrpc.ts";
 import { classifyExchange, type ExchangeKind, type ExchangeOutcome } from "../../protocol/outcome.ts";
 import { CAPTURE_LIMIT_BYTES } from "../../protocol/response-capture.ts";
@@ -74,6 +74,22 @@ export class RoutedExchange implements InFlightExchange {
     if (req.method === "POST" && !req.readableEnded)
       void readBodyPrefix(req, CAPTURE_LIMIT_BYTES, ANSWER_BODY_WAIT_MS).then(write);
     else write(undefined);
+  }
+
+  /** Reads the whole body (bounded), then `then`; a 413 when it is larger, a cut when it breaks. */
+  readWhole(maxBodyBytes: number, then: (body: Buffer) => void): void {
+    readWhole(this.#request.req, maxBodyBytes).then(
+      (body) => {
+        if (this.over) return;
+        if (body !== undefined) then(body);
+        else
+          this.answer(
+            SIDECAR_ERRORS.bodyTooLarge,
+            `request body exceeds --max-body-size (${maxBodyBytes} bytes)`,
+          );
+      },
+      () => this.cut(),
+    );
   }
 
   /** Answers without a body: a DELETE of a session that is gone anyway. */

@@ -11,8 +11,7 @@
 import { randomUUID } from "node:crypto";
 import type { SessionContinuity } from "../../config/routing-options.ts";
 import { SIDECAR_ERRORS } from "../../errors.ts";
-import { readWhole } from "../../http/body-prefix.ts";
-import { type ForwardedFor, setHeader, type UpstreamRequestHead } from "../../http/headers.ts";
+import { type ForwardedFor, headerValue, setHeader, type UpstreamRequestHead } from "../../http/headers.ts";
 import type { CheckResult } from "../../lifecycle/readiness.ts";
 import { FORWARDED_BY_HEADER, SESSION_MOVED, SESSION_MOVED_HEADER } from "../../sessions/hop.ts";
 import type { PeerGuard } from "../../sessions/peers.ts";
@@ -21,11 +20,11 @@ import {
   openSessionToken,
   type SessionClaims,
   type SessionKey,
-  sealSessionToken,
 } from "../../sessions/session-token.ts";
 import type { Logger } from "../../telemetry/logger.ts";
 import type { RoutedAs, RoutingMetrics } from "../../telemetry/routing-metrics.ts";
-import { type ExchangeRoute, HttpExchange } from "../http/exchange.ts";
+import { HttpExchange } from "../http/exchange.ts";
+import type { ExchangeRoute } from "../http/exchange-route.ts";
 import type { HttpUpstream } from "../http/http-upstream.ts";
 import {
   type AdmittedRequest,
@@ -39,12 +38,14 @@ import { ReplayedSessions } from "./replayed-sessions.ts";
 import {
   continueHere,
   goneReason,
+  isSessionNotFound,
   planRoute,
   type ReplayReason,
   type RoutePlan,
   type SelfIdentity,
 } from "./route-plan.ts";
 import { RoutedExchange } from "./routed-exchange.ts";
+import { TokenMinter } from "./token-minter.ts";
 
 export interface RoutingOptions {
   /** The session token keys: [0] seals, all open (secrets/runtime.ts). */
@@ -74,12 +75,14 @@ export class RoutingUpstream implements Upstream {
   readonly #local: HttpUpstream;
   readonly #options: RoutingOptions;
   readonly #replayed = new ReplayedSessions();
+  readonly #minter: TokenMinter;
   #self: SelfIdentity | undefined;
 
   constructor(local: HttpUpstream, options: RoutingOptions) {
     this.#local = local;
     this.#options = options;
     this.target = `${local.target} (session routing)`;
+    this.#minter = new TokenMinter(options.keys, options.metrics, () => this.#self as SelfIdentity);
   }
 
   /** Where other tasks reach this sidecar; known once it listens. */
@@ -166,16 +169,22 @@ export class RoutingUpstream implements Upstream {
         // new one (the SDK takes Mcp-Session-Id from any response), so a second rotation loses nothing.
         const clientToken =
           key !== undefined && keys[0] !== undefined && !key.id.equals(keys[0].id)
-            ? sealSessionToken(keys[0], plan.claims)
+            ? this.#minter.reseal(plan.claims)
             : (routing.token as string);
         this.#serveLocal(routing, plan.claims, clientToken, body, { continuity: this.#options.continuity });
         return;
       }
       case "peer":
-        this.#forwardToOwner(routing, plan.origin, plan.claims);
+        if (routing.request.req.method !== "POST" || this.#options.continuity === "off")
+          this.#forwardToOwner(routing, plan.origin, plan.claims, undefined);
+        // Read whole first: if the owner turns out to be gone, the request is served again here.
+        else
+          routing.routed.readWhole(this.#options.maxBodyBytes, (read) =>
+            this.#forwardToOwner(routing, plan.origin, plan.claims, read),
+          );
         return;
       case "replay":
-        this.#ownerGone(routing, plan.claims, plan.reason, body);
+        this.#ownerGone(routing, plan.claims, plan.reason, body ?? "unread");
         return;
       case "not_found":
         this.#refuse(routing, plan.reason);
@@ -209,16 +218,18 @@ export class RoutingUpstream implements Upstream {
       ...(body === undefined ? {} : { body }),
       clientSessionId: (upstream, requestBody) => {
         if (upstream === undefined || upstream === claims?.upstreamSession) return clientToken;
-        return this.#mint(upstream, initializeParamsOf(requestBody) ?? claims?.initialize).token;
+        return this.#minter.mint(upstream, initializeParamsOf(requestBody) ?? claims?.initialize).token;
       },
       ...(lost === undefined
         ? {}
         : {
             // The upstream lost the session (it restarted, or expired it): continue it here.
             handBack: (answer, requestBody) => {
-              if (typeof answer === "string" || answer.status !== 404 || request.req.method === "DELETE")
+              if (typeof answer === "string" || !isSessionNotFound(answer) || request.req.method === "DELETE")
                 return false;
-              if (lost.continuity === "off" || claims?.initialize === undefined) return false;
+              // Only a request that can be sent again (its body kept whole), and a session that can be.
+              if (lost.continuity === "off" || claims?.initialize === undefined || requestBody === undefined)
+                return false;
               routed.detach();
               this.#ownerGone(routing, claims, "owner_lost_session", requestBody);
               return true;
@@ -236,24 +247,7 @@ export class RoutingUpstream implements Upstream {
     routed.attach(this.#local.forward({ ...request, headers }, observer, route));
   }
 
-  /** A new session's token: this task owns it. */
-  #mint(
-    upstreamSession: string,
-    initialize: Record<string, unknown> | undefined,
-  ): { readonly token: string; readonly claims: SessionClaims } {
-    const self = this.#self as SelfIdentity;
-    this.#options.metrics.sessionsOwned.inc();
-    const claims = {
-      owner: self.url,
-      instance: self.instance,
-      upstreamSession,
-      initialize,
-      issuedAt: Date.now(),
-    };
-    return { token: sealSessionToken(this.#options.keys()[0] as SessionKey, claims), claims };
-  }
-
-  #forwardToOwner(routing: Routing, origin: string, claims: SessionClaims): void {
+  #forwardToOwner(routing: Routing, origin: string, claims: SessionClaims, body: Buffer | undefined): void {
     const { request, routed } = routing;
     const headers = [...request.headers];
     setHeader(headers, "host", new URL(origin).host);
@@ -271,11 +265,12 @@ export class RoutingUpstream implements Upstream {
       this.#options.peers.settingsFor(origin),
       observer,
       {
-        handBack: (answer, body) => {
+        ...(body === undefined ? {} : { body }),
+        handBack: (answer, kept) => {
           const reason = goneReason(answer, request.req.method);
           if (reason === undefined) return false;
           routed.detach();
-          this.#ownerGone(routing, claims, reason, body);
+          this.#ownerGone(routing, claims, reason, kept);
           return true;
         },
       },
@@ -284,12 +279,16 @@ export class RoutingUpstream implements Upstream {
     exchange.start();
   }
 
-  /** The owner is gone (or was replaced): continue the session here, if continuity allows. */
+  /**
+   * The owner is gone (or was replaced): continue the session here, if continuity allows. `body`:
+   * the request's, kept whole (null: none); "unread" when nothing has read the request yet;
+   * undefined when it was sent on without being kept (it cannot be sent again).
+   */
   #ownerGone(
     routing: Routing,
     claims: SessionClaims,
     reason: ReplayReason,
-    body: Buffer | null | undefined,
+    body: Buffer | null | "unread" | undefined,
   ): void {
     const { request, routed } = routing;
     if (request.req.method === "DELETE") {
@@ -300,30 +299,34 @@ export class RoutingUpstream implements Upstream {
     }
     const plan = continueHere({ continuity: this.#options.continuity }, claims, reason);
     if (plan.kind !== "replay") {
-      this.#follow(routing, plan, undefined, body);
+      this.#follow(routing, plan, undefined, body === "unread" ? undefined : body);
       return;
     }
-    if (body === undefined && request.req.method === "POST" && !request.req.readableEnded) {
-      void readWhole(request.req, this.#options.maxBodyBytes).then(
-        (read) => this.#ownerGone(routing, claims, reason, read ?? undefined),
-        () => {},
-      );
+    if (body === "unread") {
+      if (request.req.method === "POST")
+        routed.readWhole(this.#options.maxBodyBytes, (read) =>
+          this.#ownerGone(routing, claims, reason, read),
+        );
+      else this.#ownerGone(routing, claims, reason, null);
       return;
     }
-    if (body === undefined && request.req.method === "POST") {
-      routed.answer(
-        SIDECAR_ERRORS.sessionNotContinued,
-        "the request body was not kept (too large) to serve it again",
-      );
+    if (body === undefined) {
+      routed.answer(SIDECAR_ERRORS.sessionNotContinued, "the request body was not kept to serve it again");
       return;
     }
     const token = routing.token as string;
     const path = (request.req.url ?? "/").split("?")[0] as string;
     this.#replayed
       .getOrCreate(token, async () => {
-        const opened = await this.#local.openSession(path, claims.initialize as Record<string, unknown>);
+        // A server that checks the client's own credentials gets them on the replay too.
+        const authorization = headerValue(request.headers, "authorization");
+        const opened = await this.#local.openSession(
+          path,
+          claims.initialize as Record<string, unknown>,
+          authorization === undefined ? [] : ["authorization", authorization],
+        );
         this.#options.logger.info({ reason, owner: claims.owner }, "session continued on this task");
-        return this.#mint(opened.sessionId, claims.initialize);
+        return this.#minter.mint(opened.sessionId, claims.initialize);
       })
       .then(
         (session) => {
@@ -331,7 +334,7 @@ export class RoutingUpstream implements Upstream {
           this.#count("replayed", reason);
           // A stream's Last-Event-ID names an event of the old session: the new one starts afresh.
           if (request.req.method === "GET") setHeader(request.headers, "last-event-id", undefined);
-          this.#serveLocal(routing, session.claims, session.token, body ?? null);
+          this.#serveLocal(routing, session.claims, session.token, body);
         },
         (error: unknown) => {
           this.#refuse(routing, "replay_failed");
