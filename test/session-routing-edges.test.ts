@@ -458,6 +458,38 @@ describe("session routing: continuity when the owner is gone", () => {
     expect(serverA.seen.filter((seen) => seen.body.includes('"initialize"'))).toHaveLength(1);
   });
 
+  it("a new task at an old task's address is not taken for the owner: sent to it, the session is continued there; forwarded to it, it answers 421 and the forwarder continues it", async () => {
+    const { a, b, serverA, serverB } = await twoTasks();
+    // Tokens sealed by earlier sidecars at B's address (other instance ids), as after a deploy that
+    // gave the new task the old one's IP.
+    const earlier = (instance: string, upstreamSession: string) =>
+      sealSessionToken(deriveSessionKey(SECRET), {
+        owner: String(b.sidecar.advertisedUrl),
+        instance,
+        upstreamSession,
+        initialize: {
+          protocolVersion: "2025-11-25",
+          capabilities: {},
+          clientInfo: { name: instance, version: "1" },
+        },
+        issuedAt: Date.now() - 60_000,
+      });
+    const direct = await call(b, earlier("an-earlier-instance", "gone-upstream-id"), 100);
+    expect(direct.json()).toMatchObject({ result: { served: "B" } });
+    expect(
+      await metric(b, 'mcp_sidecar_session_requests_total{route="replayed",reason="owner_replaced"}'),
+    ).toBe(1);
+    const other = earlier("yet-another-earlier-instance", "gone-too");
+    const viaA = await call(a, other, 101);
+    expect(viaA.json()).toMatchObject({ result: { served: "A" } });
+    expect(await metric(b, 'mcp_sidecar_session_requests_total{route="refused",reason="moved"}')).toBe(1);
+    expect(await metric(a, 'mcp_sidecar_session_requests_total{route="replayed",reason="owner_moved"}')).toBe(
+      1,
+    );
+    expect(serverB.seen.some((seen) => seen.headers["mcp-session-id"] === "gone-too")).toBe(false);
+    expect(serverA.seen.some((seen) => seen.headers["mcp-session-id"] === "gone-upstream-id")).toBe(false);
+  });
+
   it("--session-continuity off: a session whose owner is gone answers 404, as servers do", async () => {
     const { a, b } = await twoTasks({ args: ["--session-continuity", "off"] });
     const token = await initialize(a);
