@@ -142,7 +142,11 @@ process.on("exit", () => {
 });
 const onSignal = stopSignalHandler({
   stop: () => {
-    say("stopping: the sidecar drains its calls in flight, then the server and the agent stop");
+    say(
+      replicas
+        ? "stopping: the sidecars drain their calls in flight, then the servers, the agent and the balancer stop"
+        : "stopping: the sidecar drains its calls in flight, then the server and the agent stop",
+    );
     exitAfterStop(false);
   },
   armed: () => say("still stopping; Ctrl-C again kills every process now"),
