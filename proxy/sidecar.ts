@@ -25,9 +25,6 @@ import type { Upstream } from "./upstream/upstream.ts";
 
 export const VERSION = "0.1.0";
 
-/** How long answers written in place of a cut (MCP_SIDECAR_CALL_CUT) get to leave before the exit. */
-const CUT_ANSWERS_FLUSH_MS = 500;
-
 /** A readiness dependency added by another module (secrets): must resolve, never reject. */
 export type ReadinessCheck = () => CheckResult | Promise<CheckResult>;
 
@@ -98,6 +95,7 @@ export class Sidecar {
         { ...config, upstream: config.upstream },
         {
           onProbe: (result) => telemetry.probeFinished(result),
+          peerForwards: config.sessionRouting,
           ...(secrets
             ? {
                 injectedHeaders: () => secrets.upstreamHeaders,
@@ -278,12 +276,6 @@ export class Sidecar {
   }
 
   #finish(outcome: DrainOutcome): void {
-    // What was cut is gone at once (destroyed); what was answered instead flushes first, bounded.
-    if (outcome.cut === 0) this.#stop(outcome);
-    else void this.#inFlight.whenEmpty(CUT_ANSWERS_FLUSH_MS).then(() => this.#stop(outcome));
-  }
-
-  #stop(outcome: DrainOutcome): void {
     this.#frontDoor.close();
     this.secrets?.stop();
     void this.#agentClient?.close().catch(() => {});

@@ -11,7 +11,7 @@ import { createServer as createNetServer } from "node:net";
 import { afterEach, describe, expect, it } from "vitest";
 import { parseConfig } from "../proxy/config.ts";
 import { deriveSessionKey, sealSessionToken } from "../proxy/sessions/session-token.ts";
-import { deferred, send } from "./helpers/client.ts";
+import { deferred, rawExchange, send } from "./helpers/client.ts";
 import { AGENT_TOKEN, startEmulator, stopAllEmulators } from "./helpers/emulator.ts";
 import { closeHttp, freePort, listenHttp } from "./helpers/net.ts";
 import { startSidecar, stopAllSidecars, type TestSidecar } from "./helpers/sidecar.ts";
@@ -328,13 +328,15 @@ describe("session routing: continuity when the owner is gone", () => {
     const { a, serverA } = await twoTasks();
     const token = await initialize(a);
     serverA.sessions.clear();
-    const response = await call(a, token, 10);
+    // The server checks its clients itself (no --auth-secret): the replay carries the client's key.
+    const response = await call(a, token, 10, { authorization: "Bearer the-clients-own-key" });
     expect(response.status).toBe(200);
     expect(response.json()).toMatchObject({ result: { session: "A-upstream-2" } });
     const fresh = String(response.headers["mcp-session-id"]);
     expect(fresh).not.toBe(token);
     const replayed = serverA.seen.filter((s) => s.body.includes('"initialize"')).at(-1) as Seen;
     expect(JSON.parse(replayed.body).params.clientInfo).toEqual({ name: "edges", version: "1" });
+    expect(replayed.headers.authorization).toBe("Bearer the-clients-own-key");
     expect(
       serverA.seen.some(
         (s) => s.body.includes("notifications/initialized") && s.headers["mcp-session-id"] === "A-upstream-2",
@@ -423,6 +425,31 @@ describe("session routing: continuity when the owner is gone", () => {
     expect(serverB.seen.find((seen) => seen.body.includes('"id":70'))?.body).toBe(big);
   });
 
+  it("a forwarded body over --max-body-size gets 413 at once, closing the connection, before any of it is read whole", async () => {
+    const { a, b } = await twoTasks({ args: ["--max-body-size", "64KiB"] });
+    const token = await initialize(a);
+    const response = await send(new URL("/mcp", b.url), {
+      method: "POST",
+      headers: { ...JSON_HEADERS, "mcp-session-id": token, "mcp-protocol-version": "2025-11-25" },
+      body: JSON.stringify({
+        jsonrpc: "2.0",
+        id: 75,
+        method: "tools/list",
+        params: { pad: "x".repeat(100_000) },
+      }),
+    });
+    expect(response.status).toBe(413);
+    expect(response.headers.connection).toBe("close");
+    // Too large to be a message whose id the sidecar could quote: a plain JSON error.
+    expect(response.json()).toMatchObject({ error: { code: "MCP_SIDECAR_BODY_TOO_LARGE", status: 413 } });
+    // A declared 10 GB of which a few bytes ever come: answered at once, not after the rest.
+    const raw = await rawExchange(
+      b.url,
+      `POST /mcp HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nMcp-Session-Id: ${token}\r\nContent-Length: 10000000000\r\n\r\n{"jsonrpc"`,
+    );
+    expect(raw).toMatch(/^HTTP\/1\.1 413 /);
+  });
+
   it("a call the draining owner cuts at its drain timeout is answered, not reset, and not run a second time elsewhere: its client gets the error", async () => {
     const { a, b, serverA, serverB } = await twoTasks({ argsA: ["--drain-timeout", "1s"] });
     const token = await initialize(a);
@@ -443,6 +470,25 @@ describe("session routing: continuity when the owner is gone", () => {
     expect(response.status).toBe(503);
     expect(response.json()).toMatchObject({ id: 80, error: { data: { code: "MCP_SIDECAR_CALL_CUT" } } });
     expect(serverB.seen.filter((seen) => seen.body.includes("tools/call"))).toEqual([]);
+  });
+
+  it("a lost session whose request cannot be sent again (a body streamed on, not kept) gets the server's own 404", async () => {
+    const { a, serverA } = await twoTasks();
+    const token = await initialize(a);
+    serverA.sessions.clear();
+    const response = await send(new URL("/mcp", a.url), {
+      method: "POST",
+      headers: { ...JSON_HEADERS, "mcp-session-id": token, "mcp-protocol-version": "2025-11-25" },
+      body: JSON.stringify({
+        jsonrpc: "2.0",
+        id: 95,
+        method: "tools/list",
+        params: { pad: "x".repeat(100_000) },
+      }),
+    });
+    expect(response.status).toBe(404);
+    expect(response.json()).toMatchObject({ error: { message: "Session not found" } });
+    expect(serverA.seen.filter((seen) => seen.body.includes('"initialize"'))).toHaveLength(1);
   });
 
   it("a 404 that is not about the session (an HTML page for a wrong path) is the answer: nothing is re-created", async () => {

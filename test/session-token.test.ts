@@ -9,6 +9,7 @@ import {
   deriveSessionKey,
   initializeParamsOf,
   MAX_SEALED_PARAMS_BYTES,
+  MAX_TOKEN_CHARS,
   openSessionToken,
   type SessionClaims,
   sealSessionToken,
@@ -91,6 +92,37 @@ describe("session tokens (AES-256-GCM)", () => {
     expect(initializeParamsOf(Buffer.from('{"jsonrpc":"2.0","id":1,"method":"tools/list"}'))).toBeUndefined();
     expect(initializeParamsOf(Buffer.from("not json"))).toBeUndefined();
     expect(initializeParamsOf(undefined)).toBeUndefined();
+  });
+});
+
+describe("the token minter", () => {
+  it("seals new sessions naming this task; a token that would be too long goes without the initialize", async () => {
+    const { TokenMinter } = await import("../proxy/upstream/routing/token-minter.ts");
+    const { RoutingMetrics } = await import("../proxy/telemetry/routing-metrics.ts");
+    const { Registry } = await import("../proxy/deps.ts");
+    const metrics = new RoutingMetrics(new Registry());
+    const minter = new TokenMinter(
+      () => [KEY],
+      metrics,
+      () => ({ url: "http://10.0.1.5:8080", instance: "me" }),
+    );
+    const params = {
+      clientInfo: { name: "c", version: "1" },
+      pad: "p".repeat(MAX_SEALED_PARAMS_BYTES - 100),
+    };
+    const normal = minter.mint("short-id", params);
+    expect(openSessionToken([KEY], normal.token)).toMatchObject({
+      ok: true,
+      claims: { owner: "http://10.0.1.5:8080", initialize: params },
+    });
+    const long = minter.mint("j".repeat(3000), params);
+    expect(long.token.length).toBeLessThanOrEqual(MAX_TOKEN_CHARS);
+    expect(long.claims.initialize).toBeUndefined();
+    expect(openSessionToken([KEY], long.token)).toMatchObject({
+      ok: true,
+      claims: { upstreamSession: "j".repeat(3000) },
+    });
+    expect((await metrics.sessionsOwned.get()).values[0]?.value).toBe(2);
   });
 });
 
@@ -202,6 +234,8 @@ describe("when a forward means the owner is gone", () => {
     expect(goneReason("lost", "POST")).toBe("owner_connection_lost");
     expect(goneReason(answer(421, ["Mcp-Sidecar-Session", "moved"]), "POST")).toBe("owner_moved");
     expect(goneReason(answer(404, json), "POST")).toBe("owner_lost_session");
+    // Older SDK releases answer an unknown session with no Content-Type at all.
+    expect(goneReason(answer(404), "POST")).toBe("owner_lost_session");
     // A DELETE's 404 is its answer; an HTML 404 (a wrong path) is not about the session; a 421 from
     // anything but a sidecar is relayed; so is a 503.
     expect(goneReason(answer(404, json), "DELETE")).toBeUndefined();

@@ -127,17 +127,7 @@ export class FrontDoor implements ExchangeObserver {
     if (this.#rejecting) return;
     this.#rejecting = true;
     this.#parts.inFlight.closeConnectionsAfterAnswers();
-    this.#closeIdle();
-  }
-
-  /**
-   * Closes the keep-alive connections that are idle. Not with session routing: other tasks'
-   * sidecars pool connections here, and one closed as a peer writes a request on it meets a reset,
-   * which the peer cannot tell from a call cut mid-way; left open, it gets a clean 421 (and
-   * Connection: close), and the peer continues the session itself.
-   */
-  #closeIdle(): void {
-    if (!this.#config.sessionRouting) this.#server.closeIdleConnections();
+    this.#server.closeIdleConnections();
   }
 
   /** Stops listening and closes every connection (the drain is over, or cut). */
@@ -162,7 +152,7 @@ export class FrontDoor implements ExchangeObserver {
     this.#parts.telemetry.exchangeFinished(summary, this.#parts.phase() !== "serving");
     this.#parts.inFlight.delete(res);
     // The answer is out; a keep-alive socket left idle now would only attract new work.
-    if (this.#rejecting) this.#closeIdle();
+    if (this.#rejecting) this.#server.closeIdleConnections();
   }
 
   // ---- routing ----

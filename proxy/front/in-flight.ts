@@ -8,7 +8,6 @@ import type { InFlightExchange } from "../upstream/upstream.ts";
 export class InFlight {
   readonly #entries = new Map<ServerResponse, InFlightExchange | null>();
   readonly #changed: (count: number) => void;
-  #emptied: (() => void)[] = [];
 
   /** `changed` hears every change of the count (the drain ends when it reaches 0). */
   constructor(changed: (count: number) => void) {
@@ -27,25 +26,7 @@ export class InFlight {
   }
 
   delete(res: ServerResponse): void {
-    if (!this.#entries.delete(res)) return;
-    this.#changed(this.#entries.size);
-    if (this.#entries.size === 0) for (const wake of this.#emptied.splice(0)) wake();
-  }
-
-  /**
-   * Resolves once nothing is in flight, or after `waitMs`: after a cut, the answers written in
-   * place of resets (routing's MCP_SIDECAR_CALL_CUT) get to leave before the sockets close.
-   */
-  whenEmpty(waitMs: number): Promise<void> {
-    if (this.#entries.size === 0) return Promise.resolve();
-    return new Promise((resolve) => {
-      const timer = setTimeout(resolve, waitMs);
-      timer.unref();
-      this.#emptied.push(() => {
-        clearTimeout(timer);
-        resolve();
-      });
-    });
+    if (this.#entries.delete(res)) this.#changed(this.#entries.size);
   }
 
   /** An answer the front door writes itself: in flight until its response is closed. */

@@ -119,9 +119,16 @@ export function readWhole(req: IncomingMessage, limit: number): Promise<Buffer |
   return new Promise((resolve, reject) => {
     const chunks: Buffer[] = [];
     let size = 0;
+    // A declared length over the limit, or the first byte past it: the answer (a 413 that closes
+    // the connection) need not wait for the rest of a body that may be gigabytes long.
+    if (Number(req.headers["content-length"] ?? 0) > limit) {
+      resolve(undefined);
+      return;
+    }
     req.on("data", (chunk: Buffer) => {
       size += chunk.length;
       if (size <= limit) chunks.push(chunk);
+      else resolve(undefined);
     });
     req.once("end", () => resolve(size > limit ? undefined : Buffer.concat(chunks)));
     req.once("error", reject);

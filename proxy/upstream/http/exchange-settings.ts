@@ -18,6 +18,8 @@ export interface HttpExchangeSettings {
   readonly onRefused: () => void;
   /** The legacy HTTP+SSE sessions open through this upstream (drained by call). */
   readonly legacy: LegacySessions;
+  /** Session routing is on: requests other tasks' sidecars forward here get their care (isPeerForward). */
+  readonly peerForwards?: boolean;
 }
 
 /** What the client is told when the upstream fails before answering, by how it failed. */
@@ -43,12 +45,13 @@ export function declaredTooLarge(length: string | undefined, maxBodyBytes: numbe
 }
 
 /**
- * Another task's sidecar forwarded this request (session routing). Cut at the drain timeout, such
- * a call is answered (MCP_SIDECAR_CALL_CUT), not reset: the peer would take a reset for a request
- * never received here, and serve it again elsewhere (routing/route-plan.ts goneReason).
+ * With session routing, another task's sidecar forwarded this request. The peer takes a reset
+ * before any byte of an answer for a request never received here, and serves it again elsewhere
+ * (routing/route-plan.ts goneReason), so such a request's answer starts on the wire with its head
+ * (flushed at once), and a call cut before that is answered (MCP_SIDECAR_CALL_CUT), never reset.
  */
-export function isPeerForward(req: IncomingMessage): boolean {
-  return req.headers[FORWARDED_BY_HEADER] !== undefined;
+export function isPeerForward(settings: HttpExchangeSettings, req: IncomingMessage): boolean {
+  return settings.peerForwards === true && req.headers[FORWARDED_BY_HEADER] !== undefined;
 }
 
 export const CALL_CUT = "the session's owner cut the call at its drain timeout";

@@ -178,7 +178,7 @@ export class HttpExchange implements Dispatcher.DispatchHandler, InFlightExchang
       if (this.#streamKind === "legacy_sse") this.#legacyStream = this.#settings.legacy.open(req.url ?? "/");
       // The client must see the stream open before the first event, which may be minutes away.
       res.flushHeaders();
-    }
+    } else if (isPeerForward(this.#settings, req)) res.flushHeaders();
   }
 
   onResponseData(controller: Dispatcher.DispatchController, chunk: Buffer): void {
@@ -279,10 +279,11 @@ export class HttpExchange implements Dispatcher.DispatchHandler, InFlightExchang
   cut(): void {
     const res = this.#request.res;
     if (res.destroyed || res.writableFinished) return;
-    // A peer's forward is answered, not reset (exchange-settings.ts), before the abort below would.
+    // A peer's forward is answered, not reset, before the abort below would (exchange-settings.ts);
+    // small, it is in the kernel's buffer at once, before the drain closes the socket.
     const answered =
       !res.headersSent &&
-      isPeerForward(this.#request.req) &&
+      isPeerForward(this.#settings, this.#request.req) &&
       this.#answer(SIDECAR_ERRORS.callCut, CALL_CUT, { close: true });
     this.#override("cut");
     this.#sse?.stop();

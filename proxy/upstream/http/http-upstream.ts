@@ -37,6 +37,8 @@ export interface HttpUpstreamOptions {
   readonly dropHeaders?: ReadonlySet<string>;
   /** Every probe actually sent (not the cached answers), for metrics. */
   readonly onProbe?: (result: CheckResult) => void;
+  /** Session routing is on: other tasks' sidecars forward requests here (exchange-settings.ts). */
+  readonly peerForwards?: boolean;
 }
 
 export class HttpUpstream implements Upstream {
@@ -87,6 +89,7 @@ export class HttpUpstream implements Upstream {
       upstreamHeadersTimeoutMs: config.upstreamHeadersTimeoutMs,
       onRefused: () => this.#check.invalidate(),
       legacy: new LegacySessions(),
+      peerForwards: options.peerForwards === true,
     };
   }
 

@@ -98,13 +98,16 @@ export function goneReason(
 }
 
 /**
- * A 404 that is about the session: MCP servers answer an unknown session with a JSON-RPC error
- * (the SDK's "Session not found", Streamable HTTP §Session Management); a 404 page for a wrong
- * path is HTML or text, and re-creating the session would not help it.
+ * A 404 that may be about the session: MCP servers answer an unknown session with a JSON-RPC
+ * error (the SDK's "Session not found", Streamable HTTP §Session Management; older SDK releases
+ * send it with no Content-Type). A 404 page for a wrong path is HTML or plain text, and
+ * re-creating the session would not help it.
  */
 export function isSessionNotFound(answer: {
   readonly status: number;
   readonly headers: readonly string[];
 }): boolean {
-  return answer.status === 404 && (headerValue(answer.headers, "content-type") ?? "").includes("json");
+  if (answer.status !== 404) return false;
+  const type = (headerValue(answer.headers, "content-type") ?? "").toLowerCase();
+  return !type.startsWith("text/html") && !type.startsWith("text/plain");
 }

@@ -59,7 +59,11 @@ export class RoutedExchange implements InFlightExchange {
   answer(
     spec: SidecarErrorSpec,
     text: string,
-    options: { readonly headers?: Record<string, string> } = {},
+    options: {
+      readonly headers?: Record<string, string>;
+      readonly close?: boolean;
+      readonly outcome?: ExchangeOutcome;
+    } = {},
   ): void {
     const { req, res } = this.#request;
     const write = (body: Buffer | undefined) => {
@@ -68,7 +72,7 @@ export class RoutedExchange implements InFlightExchange {
       if (writeSidecarError(res, spec, text, { ...options_, ...retry })) {
         this.#status = spec.status;
         this.#errorCode = spec.code;
-        this.#outcome = "completed";
+        this.#outcome = options.outcome ?? "completed";
       }
     };
     if (req.method === "POST" && !req.readableEnded)
@@ -86,6 +90,7 @@ export class RoutedExchange implements InFlightExchange {
           this.answer(
             SIDECAR_ERRORS.bodyTooLarge,
             `request body exceeds --max-body-size (${maxBodyBytes} bytes)`,
+            { close: true, outcome: "body_too_large" },
           );
       },
       () => this.cut(),

@@ -175,7 +175,11 @@ export class RoutingUpstream implements Upstream {
         return;
       }
       case "peer":
-        if (routing.request.req.method !== "POST" || this.#options.continuity === "off")
+        if (
+          routing.request.req.method !== "POST" ||
+          this.#options.continuity === "off" ||
+          plan.claims.initialize === undefined
+        )
           this.#forwardToOwner(routing, plan.origin, plan.claims, undefined);
         // Read whole first: if the owner turns out to be gone, the request is served again here.
         else
