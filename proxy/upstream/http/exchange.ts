@@ -295,7 +295,6 @@ export class HttpExchange implements Dispatcher.DispatchHandler, InFlightExchang
   }
 
   // ---- outcome ----
-
   /** The first thing that ends the exchange names its outcome. */
   #settle(outcome: ExchangeOutcome): void {
     this.#outcome ??= outcome;
@@ -324,7 +323,6 @@ export class HttpExchange implements Dispatcher.DispatchHandler, InFlightExchang
   }
 
   // ---- internals ----
-
   /** Offers the answer (or the failure to get one) back to the router: true when it took the request. */
   #offerBack(answer: Parameters<NonNullable<ExchangeRoute["handBack"]>>[0]): boolean {
     if (this.#route?.handBack?.(answer, keptBody(this.#body, this.#request.head)) !== true) return false;

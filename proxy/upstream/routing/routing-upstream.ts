@@ -100,7 +100,7 @@ export class RoutingUpstream implements Upstream {
     const self = this.#self;
     const keys = this.#options.keys();
     if (self === undefined || keys.length === 0) {
-      this.#refuse(routing, "keys_not_loaded");
+      this.#count("refused", "keys_not_loaded");
       routing.routed.answer(
         SIDECAR_ERRORS.sessionKeysUnavailable,
         "session routing is not ready: the --session-secret is not loaded yet",
@@ -191,11 +191,11 @@ export class RoutingUpstream implements Upstream {
         this.#ownerGone(routing, plan.claims, plan.reason, body ?? "unread");
         return;
       case "not_found":
-        this.#refuse(routing, plan.reason);
+        this.#count("refused", plan.reason);
         routing.routed.answer(SIDECAR_ERRORS.sessionNotFound, "Session not found");
         return;
       case "moved":
-        this.#refuse(routing, "moved");
+        this.#count("refused", "moved");
         routing.routed.answer(SIDECAR_ERRORS.sessionMoved, "this task does not own the session", {
           headers: { [SESSION_MOVED_HEADER]: SESSION_MOVED },
         });
@@ -341,7 +341,7 @@ export class RoutingUpstream implements Upstream {
           this.#serveLocal(routing, session.claims, session.token, body);
         },
         (error: unknown) => {
-          this.#refuse(routing, "replay_failed");
+          this.#count("refused", "replay_failed");
           routed.answer(
             SIDECAR_ERRORS.sessionNotContinued,
             `the session's owner is gone and re-creating it here failed: ${(error as Error).message}`,
@@ -352,9 +352,5 @@ export class RoutingUpstream implements Upstream {
 
   #count(route: RoutedAs, reason: string): void {
     this.#options.metrics.routed(route, reason);
-  }
-
-  #refuse(_routing: Routing, reason: string): void {
-    this.#count("refused", reason);
   }
 }
