@@ -14,6 +14,9 @@ import { SIDECAR_JSONRPC_ERROR_CODE } from "../../protocol/jsonrpc.ts";
 import type { Answer } from "../../protocol/outcome.ts";
 import type { StdioSdk } from "./sdk.ts";
 
+/** Answers kept for summaries not yet asked (one per request in flight, in practice). */
+const MAX_KEPT_ANSWERS = 256;
+
 /** What a session needs of its child process (child.ts provides it). */
 export interface ChildLink {
   /** False when the child is gone: the message was not sent. */
@@ -216,9 +219,21 @@ export class StdioSession {
     if (this.#pending.size === 0) this.#answered();
   }
 
-  /** How the child answered request `id`, once it has. */
+  /** How the child answered request `id`, once it has; asked once, by the exchange's summary. */
   answerTo(id: RequestId): Answer | undefined {
-    return this.#answers.get(key(id));
+    const answer = this.#answers.get(key(id));
+    this.#answers.delete(key(id));
+    return answer;
+  }
+
+  /**
+   * Keeps how a request was answered until its exchange's summary asks. A legacy POST is summed up
+   * at its 202, before the answer comes on the stream, and never asks: the oldest go past a bound.
+   */
+  #keepAnswer(id: RequestId, answer: Answer): void {
+    this.#answers.set(key(id), answer);
+    if (this.#answers.size > MAX_KEPT_ANSWERS)
+      this.#answers.delete(this.#answers.keys().next().value as string);
   }
 
   /** Ends the session: its child is stopped (whole group), its streams closed. Idempotent. */
@@ -252,7 +267,7 @@ export class StdioSession {
     if (isResponse(message)) {
       if (!this.#answeredAny) this.#options.firstAnswer?.(this.#options.now() - this.#startedAt);
       this.#answeredAny = true;
-      this.#answers.set(key(message.id), answerOf(message));
+      this.#keepAnswer(message.id, answerOf(message));
       for (const [token, id] of this.#progress) if (id === message.id) this.#progress.delete(token);
       this.#send(message, undefined);
       if (this.#pending.delete(key(message.id)) && this.#pending.size === 0) this.#answered();
@@ -310,7 +325,7 @@ export class StdioSession {
 
   /** Answers a request the child will never answer, with the sidecar's JSON-RPC error. */
   #fail(id: RequestId, spec: SidecarErrorSpec, message: string): void {
-    this.#answers.set(key(id), "error");
+    this.#keepAnswer(id, "error");
     const error = {
       jsonrpc: "2.0" as const,
       id,
