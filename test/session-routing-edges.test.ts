@@ -40,6 +40,8 @@ async function scriptedServer(name: string) {
   const seen: Seen[] = [];
   /** tools/call waits for this (a call in flight for as long as a test needs). */
   let hold: Promise<void> = Promise.resolve();
+  /** The held call's answer head goes out at once, its body when the hold ends. */
+  let headFirst = false;
   let minted = 0;
   const { server, url } = await listenHttp((req: IncomingMessage, res: ServerResponse) => {
     void readBody(req).then((raw) => {
@@ -85,8 +87,12 @@ async function scriptedServer(name: string) {
       }
       if (message.method === "notifications/initialized") return res.writeHead(202).end();
       if (message.method === "tools/call") {
-        void hold.then(() => {
+        if (headFirst) {
           res.writeHead(200, { "content-type": "application/json" });
+          res.flushHeaders();
+        }
+        void hold.then(() => {
+          if (!res.headersSent) res.writeHead(200, { "content-type": "application/json" });
           res.end(JSON.stringify({ jsonrpc: "2.0", id: message.id, result: { content: [] } }));
         });
         return;
@@ -100,8 +106,9 @@ async function scriptedServer(name: string) {
     url,
     sessions,
     seen,
-    holdCalls(until: Promise<void>) {
+    holdCalls(until: Promise<void>, options: { headFirst?: boolean } = {}) {
       hold = until;
+      headFirst = options.headFirst === true;
     },
   };
 }
@@ -472,6 +479,30 @@ describe("session routing: continuity when the owner is gone", () => {
     expect(serverB.seen.filter((seen) => seen.body.includes("tools/call"))).toEqual([]);
   });
 
+  it("a call cut at the owner's drain timeout after its answer began is cut for its client too, never run again: the owner sends a forwarded answer's head at once", async () => {
+    const { a, b, serverA, serverB } = await twoTasks({ argsA: ["--drain-timeout", "1s"] });
+    const token = await initialize(a);
+    serverA.holdCalls(new Promise(() => {}), { headFirst: true });
+    const viaB = send(new URL("/mcp", b.url), {
+      method: "POST",
+      headers: { ...JSON_HEADERS, "mcp-session-id": token, "mcp-protocol-version": "2025-11-25" },
+      body: JSON.stringify({
+        jsonrpc: "2.0",
+        id: 85,
+        method: "tools/call",
+        params: { name: "x", arguments: {} },
+      }),
+    });
+    const settled = viaB.then(
+      (response) => `answered ${response.status}`,
+      () => "cut",
+    );
+    await expect.poll(() => serverA.seen.filter((seen) => seen.body.includes("tools/call")).length).toBe(1);
+    expect((await a.sidecar.close()).cut).toBe(1);
+    expect(await settled).toBe("cut");
+    expect(serverB.seen.filter((seen) => seen.body.includes("tools/call"))).toEqual([]);
+  });
+
   it("a lost session whose request cannot be sent again (a body streamed on, not kept) gets the server's own 404", async () => {
     const { a, serverA } = await twoTasks();
     const token = await initialize(a);
@@ -592,6 +623,25 @@ describe("session routing: the key", () => {
     await emulator.stop();
     for (let i = 0; i < 5; i++) expect((await call(b, token, 50 + i)).status).toBe(200);
     expect((await call(b, await initialize(b), 60)).status).toBe(200);
+  });
+});
+
+describe("without session routing", () => {
+  it("a client's own Mcp-Sidecar-Forwarded-By changes nothing: a call cut at the drain is reset, as any", async () => {
+    const server = await scriptedServer("plain");
+    server.holdCalls(new Promise(() => {}));
+    const started = await startSidecar(server.url, ["--ready-probe", "tcp"]);
+    const { sidecar, url } = started;
+    const session = await initialize(started);
+    const call = send(new URL("/mcp", url), {
+      method: "POST",
+      headers: { ...JSON_HEADERS, "mcp-session-id": session, "mcp-sidecar-forwarded-by": "x" },
+      body: JSON.stringify({ jsonrpc: "2.0", id: 1, method: "tools/call", params: { name: "x" } }),
+    });
+    const reset = expect(call).rejects.toThrow();
+    await expect.poll(() => sidecar.inFlight).toBe(1);
+    expect((await sidecar.destroy()).cut).toBe(1);
+    await reset;
   });
 });
 
