@@ -30,7 +30,7 @@ import { REPEAT_WINDOW_MS, stopSignalHandler } from "./local-stack/signals.ts";
 const HELP = `Usage: npm start -- [--port 8080] [--server-port 3000] [--agent-port 2773] [--replicas 1] [--check]
 
   --port PORT          The sidecar's port (the MCP endpoint)
-  --server-port PORT   The reference MCP server's port (with --replicas N: N ports from it)
+  --server-port PORT   The reference MCP server's port (with --replicas, each task's, on its address)
   --agent-port PORT    The Secrets Manager Agent emulator's port
   --replicas N         N "tasks" (server + sidecar each, on 127.0.0.2, .3, ...) behind HAProxy
                        round-robin on 127.0.0.1:PORT, sessions routed between them (1-${MAX_REPLICAS};
@@ -75,7 +75,7 @@ if (!Number.isInteger(replicaCount) || replicaCount < 1 || replicaCount > MAX_RE
   process.stderr.write(`local-stack: --replicas "${values.replicas}" is not 1-${MAX_REPLICAS}\n`);
   process.exit(2);
 }
-const replicas = replicaCount > 1 ? replicasOf(replicaCount, Number(values["server-port"])) : undefined;
+const replicas = replicaCount > 1 ? replicasOf(replicaCount) : undefined;
 
 const root = new URL("..", import.meta.url);
 /** ECS's default stopTimeout: SIGKILL 30 s after SIGTERM (the sidecar's 25 s drain fits in it). */
@@ -201,6 +201,7 @@ async function startUp(): Promise<Readiness | undefined> {
     ],
     agentEnv,
   );
+  if (replicas) return startReplicas(agent);
   const server = launch("server", "server/main.ts", [
     "--port",
     values["server-port"],
@@ -209,7 +210,6 @@ async function startUp(): Promise<Readiness | undefined> {
     "--secret-file",
     upstreamKeyFile,
   ]);
-  if (replicas) return startReplicas(agent, server);
   await Promise.all([server.waitForLog("listening"), agent.waitForLog("listening")]);
   if (stopping) return undefined;
   const sidecar = launch(
@@ -233,21 +233,19 @@ async function startUp(): Promise<Readiness | undefined> {
 }
 
 /**
- * --replicas N: the first server is started already; the others, a sidecar per server on its own
- * address with session routing, and HAProxy in front on the stack's port.
+ * --replicas N: a server and a sidecar per task, both on the task's own address (the same ports in
+ * every task, as in ECS), the sidecars routing sessions, and HAProxy in front on the stack's port.
  */
-async function startReplicas(agent: Child, first: Child): Promise<Readiness | undefined> {
+async function startReplicas(agent: Child): Promise<Readiness | undefined> {
   const all = replicas ?? [];
-  const servers = [first];
   // Each task's server reads its own copy of the key the sidecar delivers (as a file and a header).
   const keyFile = (index: number) => (index === 0 ? upstreamKeyFile : `${upstreamKeyFile}-${index + 1}`);
-  for (const replica of all.slice(1))
-    servers.push(
-      launch(`server-${replica.index + 1}`, "server/main.ts", [
-        ...["--port", String(replica.serverPort), "--secret-header", "X-Upstream-Key"],
-        ...["--secret-file", keyFile(replica.index)],
-      ]),
-    );
+  const servers = all.map((replica) =>
+    launch(`server-${replica.index + 1}`, "server/main.ts", [
+      ...["--host", replica.address, "--allowed-hosts", replica.address, "--port", values["server-port"]],
+      ...["--secret-header", "X-Upstream-Key", "--secret-file", keyFile(replica.index)],
+    ]),
+  );
   await Promise.all([
     agent.waitForLog("listening"),
     ...servers.map((server) => server.waitForLog("listening")),
@@ -258,7 +256,7 @@ async function startReplicas(agent: Child, first: Child): Promise<Readiness | un
       `sidecar-${replica.index + 1}`,
       "proxy/cli.ts",
       [
-        ...["--upstream", `http://127.0.0.1:${replica.serverPort}`, "--port", values.port],
+        ...["--upstream", `http://${replica.address}:${values["server-port"]}`, "--port", values.port],
         ...["--host", replica.address, "--secrets-agent", `http://127.0.0.1:${values["agent-port"]}`],
         ...["--auth-secret", "mcp-sidecar/local/api-key"],
         ...["--inject-header", "X-Upstream-Key=mcp-sidecar/local/upstream-key"],

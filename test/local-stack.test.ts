@@ -127,7 +127,6 @@ describe("npm start -- --replicas 3", () => {
     const args = ["--replicas", "3", "--check"];
     for (const flag of ["port", "server-port", "agent-port"] as const)
       args.push(`--${flag}`, String(await freePort()));
-    // The servers take server-port, +1 and +2: the free one found and the two above it.
     const stack = startProcess(process.execPath, ["scripts/local-stack.ts", ...args], { detached: true });
     stacks.push(stack);
     expect((await stack.exited).code).toBe(0);
@@ -137,6 +136,7 @@ describe("npm start -- --replicas 3", () => {
     expect(output).toContain("the sidecars exited (codes 0, 0, 0)");
     const started = childPids(stack);
     expect(started).toHaveLength(8); // agent, 3 servers, 3 sidecars, the balancer
+    expect(output).toContain("started the server-3");
     for (const pid of started) expect(alive(pid), `pid ${pid}`).toBe(false);
   }, 60_000);
 });

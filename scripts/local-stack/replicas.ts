@@ -7,17 +7,12 @@ export const MAX_REPLICAS = 5;
 
 export interface Replica {
   readonly index: number;
-  /** The task's own address: its sidecar listens and advertises there. */
+  /** The task's own address: its server and its sidecar listen there, the sidecar advertises it. */
   readonly address: string;
-  readonly serverPort: number;
 }
 
-export function replicasOf(count: number, serverPort: number): Replica[] {
-  return Array.from({ length: count }, (_, index) => ({
-    index,
-    address: `127.0.0.${2 + index}`,
-    serverPort: serverPort + index,
-  }));
+export function replicasOf(count: number): Replica[] {
+  return Array.from({ length: count }, (_, index) => ({ index, address: `127.0.0.${2 + index}` }));
 }
 
 /** The sidecar flags that make a replica route sessions (docs/scaling.md). */
