@@ -191,6 +191,15 @@ function call(task: TestSidecar, token: string, id: number, headers: Record<stri
   });
 }
 
+/** A tools/call the scripted server holds (holdCalls), with the session's token. */
+function callTool(task: TestSidecar, token: string, id: number) {
+  return send(new URL("/mcp", task.url), {
+    method: "POST",
+    headers: { ...JSON_HEADERS, "mcp-session-id": token, "mcp-protocol-version": "2025-11-25" },
+    body: JSON.stringify({ jsonrpc: "2.0", id, method: "tools/call", params: { name: "x", arguments: {} } }),
+  });
+}
+
 async function metric(task: TestSidecar, series: string): Promise<number> {
   const text = (await send(new URL("/metrics", task.url))).text;
   const line = text.split("\n").find((l) => l.startsWith(`${series} `));
@@ -387,16 +396,7 @@ describe("session routing: continuity when the owner is gone", () => {
     // A call in flight keeps the owner draining until the test lets it finish.
     const release = deferred();
     serverA.holdCalls(release.promise);
-    const inFlight = send(new URL("/mcp", a.url), {
-      method: "POST",
-      headers: { ...JSON_HEADERS, "mcp-session-id": token, "mcp-protocol-version": "2025-11-25" },
-      body: JSON.stringify({
-        jsonrpc: "2.0",
-        id: 29,
-        method: "tools/call",
-        params: { name: "x", arguments: {} },
-      }),
-    });
+    const inFlight = callTool(a, token, 29);
     await expect.poll(() => serverA.seen.filter((s) => s.body.includes("tools/call")).length).toBe(1);
     const stopped = a.sidecar.close();
     await expect.poll(() => a.sidecar.draining).toBe(true);
@@ -461,16 +461,7 @@ describe("session routing: continuity when the owner is gone", () => {
     const { a, b, serverA, serverB } = await twoTasks({ argsA: ["--drain-timeout", "1s"] });
     const token = await initialize(a);
     serverA.holdCalls(new Promise(() => {}));
-    const viaB = send(new URL("/mcp", b.url), {
-      method: "POST",
-      headers: { ...JSON_HEADERS, "mcp-session-id": token, "mcp-protocol-version": "2025-11-25" },
-      body: JSON.stringify({
-        jsonrpc: "2.0",
-        id: 80,
-        method: "tools/call",
-        params: { name: "x", arguments: {} },
-      }),
-    });
+    const viaB = callTool(b, token, 80);
     await expect.poll(() => serverA.seen.filter((seen) => seen.body.includes("tools/call")).length).toBe(1);
     expect((await a.sidecar.close()).cut).toBe(1);
     const response = await viaB;
@@ -483,16 +474,7 @@ describe("session routing: continuity when the owner is gone", () => {
     const { a, b, serverA, serverB } = await twoTasks({ argsA: ["--drain-timeout", "1s"] });
     const token = await initialize(a);
     serverA.holdCalls(new Promise(() => {}), { headFirst: true });
-    const viaB = send(new URL("/mcp", b.url), {
-      method: "POST",
-      headers: { ...JSON_HEADERS, "mcp-session-id": token, "mcp-protocol-version": "2025-11-25" },
-      body: JSON.stringify({
-        jsonrpc: "2.0",
-        id: 85,
-        method: "tools/call",
-        params: { name: "x", arguments: {} },
-      }),
-    });
+    const viaB = callTool(b, token, 85);
     const settled = viaB.then(
       (response) => `answered ${response.status}`,
       () => "cut",

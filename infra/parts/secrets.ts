@@ -1,5 +1,6 @@
-// The task's secrets: the SSRF token the agent and the sidecar share, and the clients' API key
-// (created with a random value, an existing secret, or none).
+// The task's secrets: the SSRF token the agent and the sidecar share, the clients' API key
+// (created with a random value, an existing secret, or none), and the session token key when the
+// tasks route sessions.
 
 import * as aws from "@pulumi/aws";
 import * as pulumi from "@pulumi/pulumi";
@@ -22,67 +23,41 @@ export function createTaskSecrets(
   opts: pulumi.CustomResourceOptions,
   sessionRouting = false,
 ): TaskSecrets {
-  const token = new random.RandomPassword(`${name}-agent-token`, { length: 48, special: false }, opts);
-  const tokenSecret = new aws.secretsmanager.Secret(
-    `${name}-agent-token`,
-    {
-      description: "SSRF token shared by the Secrets Manager Agent and mcp-sidecar in one task",
-      recoveryWindowInDays: 0,
-    },
-    opts,
-  );
-  const prerequisites: pulumi.Resource[] = [
-    new aws.secretsmanager.SecretVersion(
-      `${name}-agent-token`,
-      { secretId: tokenSecret.id, secretString: token.result },
-      opts,
-    ),
-  ];
-  let apiKeySecretArn: pulumi.Output<string> | undefined;
-  if (auth.mode === "create") {
-    const key = new random.RandomPassword(`${name}-api-key`, { length: 40, special: false }, opts);
-    const secret = new aws.secretsmanager.Secret(
-      `${name}-api-key`,
-      {
-        description:
-          "Clients of this MCP service send it as Authorization: Bearer <value>; rotate it and the running tasks follow",
-      },
-      opts,
-    );
+  const prerequisites: pulumi.Resource[] = [];
+  const randomSecret = (suffix: string, length: number, args: aws.secretsmanager.SecretArgs) => {
+    const value = new random.RandomPassword(`${name}-${suffix}`, { length, special: false }, opts);
+    const secret = new aws.secretsmanager.Secret(`${name}-${suffix}`, args, opts);
     prerequisites.push(
       new aws.secretsmanager.SecretVersion(
-        `${name}-api-key`,
-        { secretId: secret.id, secretString: key.result },
+        `${name}-${suffix}`,
+        { secretId: secret.id, secretString: value.result },
         opts,
       ),
     );
-    apiKeySecretArn = secret.arn;
+    return secret;
+  };
+  const tokenSecret = randomSecret("agent-token", 48, {
+    description: "SSRF token shared by the Secrets Manager Agent and mcp-sidecar in one task",
+    recoveryWindowInDays: 0,
+  });
+  let apiKeySecretArn: pulumi.Output<string> | undefined;
+  if (auth.mode === "create") {
+    apiKeySecretArn = randomSecret("api-key", 40, {
+      description:
+        "Clients of this MCP service send it as Authorization: Bearer <value>; rotate it and the running tasks follow",
+    }).arn;
   } else if (auth.mode === "existing") {
     apiKeySecretArn = pulumi.output(auth.secretArn);
   }
-  let sessionKeySecretArn: pulumi.Output<string> | undefined;
-  if (sessionRouting) {
-    // Every task seals and opens session tokens with it (HKDF-SHA256 of the value): 64 random
-    // characters. Rotating it loses no session: the sidecars accept AWSCURRENT and AWSPREVIOUS.
-    const key = new random.RandomPassword(`${name}-session-key`, { length: 64, special: false }, opts);
-    const secret = new aws.secretsmanager.Secret(
-      `${name}-session-key`,
-      {
+  // Every task seals and opens session tokens with it (HKDF-SHA256 of the value): 64 random
+  // characters. Rotating it loses no session: the sidecars accept AWSCURRENT and AWSPREVIOUS.
+  const sessionKeySecretArn = sessionRouting
+    ? randomSecret("session-key", 64, {
         description:
           "mcp-sidecar session token key: the tasks seal and open each other's session tokens with it",
         recoveryWindowInDays: 0,
-      },
-      opts,
-    );
-    prerequisites.push(
-      new aws.secretsmanager.SecretVersion(
-        `${name}-session-key`,
-        { secretId: secret.id, secretString: key.result },
-        opts,
-      ),
-    );
-    sessionKeySecretArn = secret.arn;
-  }
+      }).arn
+    : undefined;
   return { tokenSecret, apiKeySecretArn, sessionKeySecretArn, prerequisites };
 }
 

@@ -2,7 +2,7 @@
 // exchange takes for it: a body read beforehand, the Mcp-Session-Id swapped on the response.
 
 import { BodyPrefix } from "../../http/body-prefix.ts";
-import { type RequestHeadInfo, setHeader } from "../../http/headers.ts";
+import { headerValue, type RequestHeadInfo, setHeader } from "../../http/headers.ts";
 import type { TransportFailure } from "../../http/transport-errors.ts";
 
 /**
@@ -60,13 +60,6 @@ export function swapSessionId(
   clientSessionId: NonNullable<ExchangeRoute["clientSessionId"]>,
   requestBody: Buffer | null | undefined,
 ): void {
-  let upstream: string | undefined;
-  for (let i = 0; i < headers.length; i += 2) {
-    const name = headers[i] as string;
-    if (name.length === 14 && name.toLowerCase() === "mcp-session-id") {
-      upstream = headers[i + 1];
-      break;
-    }
-  }
+  const upstream = headerValue(headers, "mcp-session-id");
   setHeader(headers, "mcp-session-id", clientSessionId(upstream, requestBody ?? undefined));
 }

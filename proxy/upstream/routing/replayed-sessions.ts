@@ -21,10 +21,6 @@ export class ReplayedSessions {
     this.#max = max;
   }
 
-  get size(): number {
-    return this.#done.size;
-  }
-
   get(oldToken: string): ReplayedSession | undefined {
     return this.#done.get(oldToken);
   }

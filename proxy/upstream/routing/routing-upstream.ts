@@ -254,7 +254,8 @@ export class RoutingUpstream implements Upstream {
   #forwardToOwner(routing: Routing, origin: string, claims: SessionClaims, body: Buffer | undefined): void {
     const { request, routed } = routing;
     const headers = [...request.headers];
-    setHeader(headers, "host", new URL(origin).host);
+    // An http:// origin of an IP address (PeerGuard.originOf): its host is the rest.
+    setHeader(headers, "host", origin.slice("http://".length));
     // The owner checks the client's key again: it travels on, as the client sent it.
     if (request.head.authorization !== undefined)
       setHeader(headers, "authorization", request.head.authorization);
