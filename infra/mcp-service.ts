@@ -18,6 +18,7 @@ import { readiness } from "./plan/sidecar-env.ts";
 import {
   type Architecture,
   type AuthSetting,
+  defaultMaxCount,
   type InjectedHeader,
   PlanError,
   planTiming,
@@ -63,6 +64,10 @@ export interface McpServiceArgs {
   readonly memory?: number;
   readonly desiredCount?: number;
   readonly minCount?: number;
+  /**
+   * Default 4; with a stdio server, minCount unless `server.stateless` (its sessions live in one
+   * task's children and are not routed across tasks).
+   */
   readonly maxCount?: number;
   readonly targetCpuPercent?: number;
   readonly healthCheckGraceSeconds?: number;
@@ -120,6 +125,8 @@ function withDefaults(args: McpServiceArgs): ResolvedArgs {
     ...SERVICE_DEFAULTS,
     ...given,
     desiredCount: args.desiredCount ?? minCount,
+    maxCount:
+      args.maxCount ?? defaultMaxCount(minCount, "stdio" in args.server, args.server.stateless === true),
     injectHeaders: args.injectHeaders ?? [],
     sidecarOptions: args.sidecarOptions ?? {},
   } as ResolvedArgs;
@@ -146,7 +153,7 @@ export class McpService extends pulumi.ComponentResource {
       serverPort: "stdio" in resolved.server ? undefined : resolved.server.port,
       serverEnvironment: resolved.server.environment,
       stdio,
-      statelessServer: "stdio" in resolved.server ? false : resolved.server.stateless === true,
+      statelessServer: resolved.server.stateless === true,
     });
     const problems = serviceProblems(shape);
     // Readiness of a stdio server is whether its children start: there is no server to probe.

@@ -168,7 +168,7 @@ export interface ServiceShape {
   readonly sidecarMemory: number;
   /** Session routing across the tasks; undefined: on when maxCount > 1 (plan/routing.ts). */
   readonly sessionRouting: boolean | undefined;
-  /** The HTTP server keeps no sessions (server.stateless). */
+  /** The server keeps no sessions, or a stdio server's clients open none (server.stateless). */
   readonly statelessServer: boolean;
 }
 
@@ -183,6 +183,11 @@ export type ServiceShapeInput = Partial<
 
 const ENV_NAME = /^[A-Za-z_][A-Za-z0-9_]*$/;
 
+/** A stdio server's sessions live in one task's children and are not routed across tasks. */
+export function defaultMaxCount(minCount: number, stdio: boolean, statelessServer = false): number {
+  return stdio && !statelessServer ? minCount : SERVICE_DEFAULTS.maxCount;
+}
+
 /** The shape with SERVICE_DEFAULTS applied to what was left out (desiredCount: minCount). */
 export function serviceShape(input: ServiceShapeInput): ServiceShape {
   const minCount = input.minCount ?? SERVICE_DEFAULTS.minCount;
@@ -190,7 +195,7 @@ export function serviceShape(input: ServiceShapeInput): ServiceShape {
     cpu: input.cpu ?? SERVICE_DEFAULTS.cpu,
     memory: input.memory ?? SERVICE_DEFAULTS.memory,
     minCount,
-    maxCount: input.maxCount ?? SERVICE_DEFAULTS.maxCount,
+    maxCount: input.maxCount ?? defaultMaxCount(minCount, input.stdio !== undefined, input.statelessServer),
     desiredCount: input.desiredCount ?? minCount,
     allowedCidrs: input.allowedCidrs,
     auth: input.auth,

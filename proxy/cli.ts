@@ -8,6 +8,7 @@
 // part of the product's import graph.
 
 import { envName, helpText, needsSecretsAgent, parseConfig } from "./config.ts";
+import { startIdleCompaction } from "./lifecycle/idle-compaction.ts";
 import {
   AgentTokenError,
   DEFAULT_SSRF_ENV_VARIABLES,
@@ -127,7 +128,9 @@ async function run(args: readonly string[]): Promise<number> {
     logger.fatal({ err: error, exitCode: 1 }, "cannot listen");
     return 1;
   }
+  const stopCompaction = startIdleCompaction();
   const outcome = await sidecar.finished;
+  stopCompaction();
   return outcome.exitCode;
 }
 

@@ -171,6 +171,13 @@ done
 printf '  config: %s\n' "$(B inspect --type image --format '{{.OCIv1.Config.User}} {{.OCIv1.Config.Entrypoint}} stop={{.OCIv1.Config.StopSignal}}' "$SIDECAR_IMAGE")"
 [[ $(B inspect --type image --format '{{.OCIv1.Config.StopSignal}}' "$SIDECAR_IMAGE") == SIGTERM ]] && pass "STOPSIGNAL SIGTERM" || fail "STOPSIGNAL"
 
+# The sidecar's processes run as its ENTRYPOINT runs them: node with the image's flags (the compile
+# cache is keyed by them), read back from the built image.
+read -r -a SIDECAR_ENTRYPOINT <<<"$(B inspect --type image --format '{{range .OCIv1.Config.Entrypoint}}{{.}} {{end}}' "$SIDECAR_IMAGE")"
+SIDECAR_NODE=("${SIDECAR_ENTRYPOINT[@]:0:${#SIDECAR_ENTRYPOINT[@]}-1}")
+printf '  sidecar node: %s\n' "${SIDECAR_NODE[*]}"
+SIDECAR_CMD="^${SIDECAR_NODE[*]} /app/proxy/cli.ts\$"
+
 step "run: server and sidecar from their images, nothing writable"
 free_port() { node -e 's=require("net").createServer().listen(0,"127.0.0.1",()=>{console.log(s.address().port);s.close()})'; }
 SERVER_PORT=$(free_port)
@@ -183,7 +190,7 @@ RO=(--mount "type=bind,source=$WORK/ro-tmp,destination=/tmp,ro")
 B run --isolation chroot "${RO[@]}" --env "MCP_SERVER_PORT=$SERVER_PORT" "$SERVER_CTR" -- /nodejs/bin/node /app/server/main.ts >"$WORK/server.out" 2>&1 &
 PIDS+=($!)
 B run --isolation chroot "${RO[@]}" --env "MCP_SIDECAR_UPSTREAM=http://127.0.0.1:$SERVER_PORT" --env "MCP_SIDECAR_PORT=$SIDECAR_PORT" \
-  --env "MCP_SIDECAR_HOST=127.0.0.1" "$SIDECAR_CTR" -- /nodejs/bin/node /app/proxy/cli.ts >"$WORK/sidecar.out" 2>&1 &
+  --env "MCP_SIDECAR_HOST=127.0.0.1" "$SIDECAR_CTR" -- "${SIDECAR_NODE[@]}" /app/proxy/cli.ts >"$WORK/sidecar.out" 2>&1 &
 SIDECAR_RUN=$!
 PIDS+=($SIDECAR_RUN)
 for _ in $(seq 1 100); do
@@ -191,13 +198,19 @@ for _ in $(seq 1 100); do
   sleep 0.1
 done
 # The processes themselves (not the `buildah run` that started them).
-SIDECAR_PID=$(pgrep -f "^/nodejs/bin/node /app/proxy/cli.ts$" | head -1 || true)
+SIDECAR_PID=$(pgrep -f "$SIDECAR_CMD" | head -1 || true)
 SERVER_PID=$(pgrep -f "^/nodejs/bin/node /app/server/main.ts$" | head -1 || true)
 for pair in "sidecar:$SIDECAR_PID" "server:$SERVER_PID"; do
   name=${pair%%:*} pid=${pair#*:}
   uid=$(awk '/^Uid:/ {print $2}' "/proc/$pid/status" 2>/dev/null || echo "?")
   [[ $uid == 65532 ]] && pass "$name process runs as uid 65532" || fail "$name process uid is $uid"
 done
+
+# jemalloc is the sidecar's allocator (the image preloads it), and only the sidecar's.
+if [[ -n $SIDECAR_PID ]] && grep -q '/usr/lib/libjemalloc.so.2' "/proc/$SIDECAR_PID/maps"; then
+  pass "the sidecar runs on jemalloc"
+else fail "the sidecar process has no jemalloc mapped"; fi
+if [[ -n $SERVER_PID ]] && ! grep -q jemalloc "/proc/$SERVER_PID/maps"; then pass "the server image does not preload it"; else fail "the server maps jemalloc"; fi
 
 BODY_INIT='{"jsonrpc":"2.0","id":1,"method":"initialize","params":{"protocolVersion":"2025-11-25","capabilities":{},"clientInfo":{"name":"container-proof","version":"1"}}}'
 HDRS=(-H 'content-type: application/json' -H 'accept: application/json, text/event-stream')
@@ -207,13 +220,13 @@ CALL=$(curl -sS "${HDRS[@]}" -H "mcp-session-id: $SESSION" -H 'mcp-protocol-vers
   -d '{"jsonrpc":"2.0","id":2,"method":"tools/call","params":{"name":"echo","arguments":{"message":"from the images"}}}' "http://127.0.0.1:$SIDECAR_PORT/mcp")
 if [[ $CALL == *'"text":"from the images"'* ]]; then pass "the sidecar image proxies an MCP tools/call to the server image"; else fail "tools/call through the images: $CALL"; fi
 
-B run --isolation chroot "${RO[@]}" --env "MCP_SIDECAR_PORT=$SIDECAR_PORT" "$SIDECAR_CTR" -- /nodejs/bin/node /app/proxy/cli.ts healthcheck && pass "sidecar healthcheck exits 0 against a live sidecar" || fail "healthcheck against a live sidecar"
-if B run --isolation chroot "${RO[@]}" --env "MCP_SIDECAR_PORT=$DEAD_PORT" "$SIDECAR_CTR" -- /nodejs/bin/node /app/proxy/cli.ts healthcheck 2>/dev/null; then
+B run --isolation chroot "${RO[@]}" --env "MCP_SIDECAR_PORT=$SIDECAR_PORT" "$SIDECAR_CTR" -- "${SIDECAR_NODE[@]}" /app/proxy/cli.ts healthcheck && pass "sidecar healthcheck exits 0 against a live sidecar" || fail "healthcheck against a live sidecar"
+if B run --isolation chroot "${RO[@]}" --env "MCP_SIDECAR_PORT=$DEAD_PORT" "$SIDECAR_CTR" -- "${SIDECAR_NODE[@]}" /app/proxy/cli.ts healthcheck 2>/dev/null; then
   fail "healthcheck against a dead port exited 0"
 else pass "sidecar healthcheck exits 1 against a dead port"; fi
 B run --isolation chroot "${RO[@]}" --env "MCP_SERVER_PORT=$SERVER_PORT" "$SERVER_CTR" -- /nodejs/bin/node /app/server/main.ts healthcheck && pass "server healthcheck exits 0" || fail "server healthcheck"
 # The start-up path reads the cache baked into the image (type stripping and compilation skipped).
-ACCEPTED=$(B run --isolation chroot "${RO[@]}" --env NODE_DEBUG_NATIVE=COMPILE_CACHE "$SIDECAR_CTR" -- /nodejs/bin/node /app/proxy/cli.ts --version 2>&1 | grep -c 'was accepted' || true)
+ACCEPTED=$(B run --isolation chroot "${RO[@]}" --env NODE_DEBUG_NATIVE=COMPILE_CACHE "$SIDECAR_CTR" -- "${SIDECAR_NODE[@]}" /app/proxy/cli.ts --version 2>&1 | grep -c 'was accepted' || true)
 ((ACCEPTED > 50)) && pass "the sidecar starts from the image's compile cache ($ACCEPTED modules)" || fail "compile cache not used ($ACCEPTED modules accepted)"
 AGENT_OUT=$(B run --isolation chroot "${RO[@]}" "$SIDECAR_CTR" -- /nodejs/bin/node /app/bin/mcp-sidecar.js agent-emulator --help 2>&1 | head -1)
 [[ $AGENT_OUT == *agent-emulator* ]] && pass "the sidecar image runs the agent emulator by subcommand" || fail "agent-emulator subcommand: $AGENT_OUT"
@@ -249,7 +262,7 @@ STDIO_CTR=$(B from --pull=never "$STDIO_IMAGE")
 STDIO_PORT=$(free_port)
 EVERYTHING=/opt/server/node_modules/@modelcontextprotocol/server-everything/dist/index.js
 B run --isolation chroot "${RO[@]}" --env "MCP_SIDECAR_STDIO=/nodejs/bin/node $EVERYTHING stdio" \
-  --env "MCP_SIDECAR_PORT=$STDIO_PORT" --env "MCP_SIDECAR_HOST=127.0.0.1" "$STDIO_CTR" -- /nodejs/bin/node /app/proxy/cli.ts >"$WORK/stdio.out" 2>&1 &
+  --env "MCP_SIDECAR_PORT=$STDIO_PORT" --env "MCP_SIDECAR_HOST=127.0.0.1" "$STDIO_CTR" -- "${SIDECAR_NODE[@]}" /app/proxy/cli.ts >"$WORK/stdio.out" 2>&1 &
 STDIO_RUN=$!
 PIDS+=($STDIO_RUN)
 STDIO_READY=no
@@ -269,8 +282,13 @@ if [[ $(echo "$CHILDREN" | grep -c .) -eq 2 ]]; then pass "two children (the ses
 for pid in $CHILDREN; do
   uid=$(awk '/^Uid:/ {print $2}' "/proc/$pid/status" 2>/dev/null || echo "?")
   [[ $uid == 65532 ]] || fail "stdio child $pid runs as uid $uid"
+  # The children get their own minimal environment: the sidecar's allocator is not pushed on them.
+  if tr '\0' '\n' <"/proc/$pid/environ" | grep -q '^LD_PRELOAD=' || grep -q jemalloc "/proc/$pid/maps"; then
+    fail "stdio child $pid was given the sidecar's LD_PRELOAD"
+  fi
 done
-STDIO_PID=$(pgrep -f "^/nodejs/bin/node /app/proxy/cli.ts$" | head -1 || true)
+[[ -n $CHILDREN ]] && pass "the stdio children run on their own allocator (no LD_PRELOAD from the sidecar)"
+STDIO_PID=$(pgrep -f "$SIDECAR_CMD" | head -1 || true)
 if [[ -z $STDIO_PID ]]; then
   fail "no sidecar process from the stdio image to signal"
   STDIO_PID=$STDIO_RUN

@@ -72,11 +72,16 @@ describe.each(["proxy/Dockerfile", "server/Dockerfile", "agent/Dockerfile"])("%s
       return;
     }
     expect(runs).toHaveLength(1);
+    // With the ENTRYPOINT's node flags: V8 rejects a cache entry made under other flags.
+    const entryFlags = (JSON.parse(entrypoint[0] as string) as string[]).filter((arg) =>
+      arg.startsWith("--"),
+    );
     expect(JSON.parse(runs[0] as string)).toEqual([
       "/nodejs/bin/node",
       "/build/fill-compile-cache.mjs",
       "/app/.node-compile-cache",
       "65532:65532",
+      ...entryFlags,
       expect.stringMatching(/^\/app\/.*\.ts$/),
       expect.any(String),
     ]);
@@ -105,20 +110,37 @@ describe.each(["proxy/Dockerfile", "server/Dockerfile"])("%s (Node images)", (pa
   it("stops on SIGTERM and documents its exec-form health check", () => {
     expect(file.args("STOPSIGNAL", file.finalStage)).toEqual(["SIGTERM"]);
     expect(file.text).toMatch(
-      /\["CMD", "\/nodejs\/bin\/node", "\/app\/(proxy\/cli|server\/main)\.ts", "healthcheck"\]/,
+      /\["CMD", "\/nodejs\/bin\/node", ("--[a-z-]+=\d+", )*"\/app\/(proxy\/cli|server\/main)\.ts", "healthcheck"\]/,
     );
   });
 });
 
 describe("proxy/Dockerfile entrypoint", () => {
-  it("runs node with the flags the bench measures the sidecar with", async () => {
+  it("runs node with the flags the bench measures the sidecar with, and the stack's health check too", async () => {
     const { SIDECAR_NODE_FLAGS } = await import("../bench/lib.ts");
+    const { SIDECAR_IMAGE_NODE_FLAGS } = await import("../infra/plan/memory.ts");
+    expect(SIDECAR_IMAGE_NODE_FLAGS).toEqual(SIDECAR_NODE_FLAGS);
+    // The cache is filled with the same flags (V8 rejects an entry made under others).
+    expect(dockerfile("proxy/Dockerfile").text).toContain(
+      `"65532:65532", ${SIDECAR_NODE_FLAGS.map((f) => JSON.stringify(f)).join(", ")}, "/app/proxy/cli.ts", "--version"]`,
+    );
     const [entrypoint] = dockerfile("proxy/Dockerfile").args("ENTRYPOINT");
     expect(JSON.parse(entrypoint as string)).toEqual([
       "/nodejs/bin/node",
       ...SIDECAR_NODE_FLAGS,
       "/app/proxy/cli.ts",
     ]);
+  });
+});
+
+describe("proxy/Dockerfile allocator", () => {
+  it("preloads jemalloc for the sidecar with the settings the bench measures it with", async () => {
+    const { SIDECAR_MALLOC_CONF } = await import("../bench/lib.ts");
+    const file = dockerfile("proxy/Dockerfile");
+    const env = file.args("ENV", file.finalStage);
+    expect(env).toContain("LD_PRELOAD=/usr/lib/libjemalloc.so.2");
+    expect(env).toContain(`MALLOC_CONF=${SIDECAR_MALLOC_CONF}`);
+    expect(file.text).toContain("\nCOPY --from=jemalloc /libjemalloc.so.2 /usr/lib/libjemalloc.so.2\n");
   });
 });
 

@@ -5,6 +5,7 @@ import { describe, expect, it } from "vitest";
 import {
   type ContainerDefinition,
   containerDefinitions,
+  type StdioServer,
   type TaskPlanInput,
 } from "../infra/plan/containers.ts";
 import { taskRolePolicy } from "../infra/plan/iam.ts";
@@ -16,6 +17,7 @@ import {
   sidecarEnvironment,
   sidecarOptionProblems,
 } from "../infra/plan/sidecar-env.ts";
+import { stdioPlan } from "../infra/plan/stdio.ts";
 import {
   ecrLifecyclePolicy,
   FARGATE_MAX_STOP_TIMEOUT_SECONDS,
@@ -238,9 +240,9 @@ describe("the stack's list parsers (settings.ts), shared with the example", () =
 });
 
 describe("the sidecar's memory (plan/memory.ts)", () => {
-  it("by default: 256 MiB hard, 160 reserved, 120 old space + 24 young generation + 80 outside the heap + 32 margin", () => {
+  it("by default: 256 MiB hard, 160 reserved, 132 old space + 12 young generation + 80 outside the heap + 32 margin", () => {
     const plan = sidecarMemoryPlan(SERVICE_DEFAULTS.sidecarMemory);
-    expect(plan).toEqual({ memoryMiB: 256, reservationMiB: 160, maxOldSpaceMiB: 120, semiSpaceMiB: 8 });
+    expect(plan).toEqual({ memoryMiB: 256, reservationMiB: 160, maxOldSpaceMiB: 132, semiSpaceMiB: 4 });
     expect(
       plan.maxOldSpaceMiB + SIDECAR_YOUNG_GENERATION_MIB + SIDECAR_NON_HEAP_MIB + SIDECAR_MIN_MARGIN_MIB,
     ).toBeLessThanOrEqual(plan.memoryMiB);
@@ -264,11 +266,11 @@ describe("the sidecar's memory (plan/memory.ts)", () => {
     const coherent = sidecarMemoryPlan(256);
     const problems = (over: Partial<SidecarMemory>, task = 1024) =>
       sidecarMemoryProblems({ ...coherent, ...over }, task);
-    expect(problems({ memoryMiB: 231, maxOldSpaceMiB: sidecarMemoryPlan(231).maxOldSpaceMiB })).toEqual([
-      "sidecarMemory 231 MiB leaves V8 an old space of 95 MiB, below the 96 MiB the sidecar needs (the limit holds the old space, the 24 MiB young generation, 80 MiB outside the heap and a margin)",
+    expect(problems({ memoryMiB: 219, maxOldSpaceMiB: sidecarMemoryPlan(219).maxOldSpaceMiB })).toEqual([
+      "sidecarMemory 219 MiB leaves V8 an old space of 95 MiB, below the 96 MiB the sidecar needs (the limit holds the old space, the 12 MiB young generation, 80 MiB outside the heap and a margin)",
     ]);
-    expect(problems({ maxOldSpaceMiB: 121 })).toEqual([
-      "sidecarMemory 256 MiB: V8's heap limit (121 MiB old space + 24 MiB young generation) and 80 MiB outside the heap leave 31 MiB under it, below the 32 MiB margin",
+    expect(problems({ maxOldSpaceMiB: 133 })).toEqual([
+      "sidecarMemory 256 MiB: V8's heap limit (133 MiB old space + 12 MiB young generation) and 80 MiB outside the heap leave 31 MiB under it, below the 32 MiB margin",
     ]);
     expect(problems({ semiSpaceMiB: 16 })).toHaveLength(1);
     expect(problems({ reservationMiB: 144 })).toEqual([
@@ -287,8 +289,8 @@ describe("the sidecar's memory (plan/memory.ts)", () => {
   it("gives V8 its limits through NODE_OPTIONS, which Node accepts there: heap limit = old space + 3 semi-spaces", () => {
     const plan = sidecarMemoryPlan(256);
     const nodeOptions = sidecarNodeOptions(plan);
-    expect(v8HeapFlags(nodeOptions)).toEqual({ oldSpaceMiB: 120, semiSpaceMiB: 8 });
-    expect(v8HeapFlags("--max-semi-space-size=8")).toEqual({ semiSpaceMiB: 8 });
+    expect(v8HeapFlags(nodeOptions)).toEqual({ oldSpaceMiB: 132, semiSpaceMiB: 4 });
+    expect(v8HeapFlags("--max-semi-space-size=4")).toEqual({ semiSpaceMiB: 4 });
     // The Node that runs these tests is the image's major (24); a flag NODE_OPTIONS refuses exits 9.
     const limit = execFileSync(
       process.execPath,
@@ -425,12 +427,56 @@ describe("policy pack rules", () => {
     expect(rule({ maxTasks: 4, server: { image: "srv", port: 3000, user: "1:1", stateless: true } })).toEqual(
       [],
     );
+    const stdio = (over: Partial<StdioServer>) =>
+      stdioPlan({ stdio: ["/nodejs/bin/node", "/opt/server/index.js"], ...over }, 1024, 256).plan;
+    expect(rule({ maxTasks: 1, server: stdio({}) })).toEqual([]);
+    expect(rule({ maxTasks: 3, server: stdio({}) })).toEqual([
+      "container sidecar: up to 3 tasks run a stdio server whose sessions live in one task's children, and stdio sessions are not routed across tasks: a session's requests on another task would get 404",
+    ]);
+    expect(rule({ maxTasks: 3, server: stdio({ stateless: true }) })).toEqual([]);
+  });
+
+  it("the preview refuses a stdio server with sessions on more than one task, as the pack does", () => {
+    const problems = (maxCount: number | undefined, statelessServer: boolean) =>
+      serviceProblems(
+        serviceShape({
+          allowedCidrs: ["10.0.0.0/8"],
+          auth: { mode: "create" },
+          serverPort: undefined,
+          stdio: { stdio: ["/nodejs/bin/node", "/opt/server/index.js"] },
+          maxCount,
+          statelessServer,
+        }),
+      );
+    expect(problems(1, false)).toEqual([]);
+    // Unset, its maxCount is its minCount: one task, unless it is declared stateless.
+    expect(
+      serviceShape({
+        allowedCidrs: [],
+        auth: { mode: "create" },
+        serverPort: undefined,
+        stdio: { stdio: ["/bin/server"] },
+      }).maxCount,
+    ).toBe(1);
+    expect(
+      serviceShape({
+        allowedCidrs: [],
+        auth: { mode: "create" },
+        serverPort: undefined,
+        stdio: { stdio: ["/bin/server"] },
+        statelessServer: true,
+      }).maxCount,
+    ).toBe(SERVICE_DEFAULTS.maxCount);
+    expect(problems(2, true)).toEqual([]);
+    expect(problems(2, false)).toEqual([
+      "maxCount 2 with a stdio server: its sessions live in one task's children and are not routed across tasks, so a session's requests the load balancer sends to another task would get 404 (keep maxCount at 1, or declare server.stateless if its clients speak 2026-07-28 only)",
+    ]);
   });
 
   it("boundedSidecarMemory", () => {
     const sidecar = (
       over: Record<string, unknown>,
-      nodeOptions = "--max-old-space-size=120 --max-semi-space-size=8",
+      nodeOptions = "--max-old-space-size=132 --max-semi-space-size=4",
     ) => [
       { name: "server", environment: [] },
       {

@@ -80,11 +80,22 @@ describe("a stdio server on Fargate (infra/examples/stdio-server.ts)", async () 
     expect(env.MCP_SIDECAR_STDIO_SPARES).toBe("1");
     expect(env.MCP_SIDECAR_STDIO_POOL).toBe("2");
     // V8 is still sized from the sidecar's own 256 MiB, not the container's limit.
-    expect(env.NODE_OPTIONS).toBe("--max-old-space-size=120 --max-semi-space-size=8");
+    expect(env.NODE_OPTIONS).toBe("--max-old-space-size=132 --max-semi-space-size=4");
   });
 
   it("runs an init process in the sidecar's container, to reap what the children orphan", () => {
     expect(sidecar?.linuxParameters).toEqual({ initProcessEnabled: true });
+  });
+
+  it("runs one task: its sessions live in that task's children, and are not routed across tasks", () => {
+    expect(program.one("aws:appautoscaling/target:Target").inputs).toMatchObject({
+      minCapacity: 1,
+      maxCapacity: 1,
+    });
+    expect(sidecar?.dockerLabels).toMatchObject({
+      "mcp-sidecar.max-tasks": "1",
+      "mcp-sidecar.server-sessions": "kept",
+    });
   });
 
   it("grants the task role the children's secrets, by ARN", () => {
@@ -196,7 +207,7 @@ describe("the policy pack on a stdio sidecar's container", () => {
         memoryReservation: 160,
         environment: [
           { name: "MCP_SIDECAR_STDIO", value: "'/nodejs/bin/node' '/opt/server/index.js'" },
-          { name: "NODE_OPTIONS", value: "--max-old-space-size=120 --max-semi-space-size=8" },
+          { name: "NODE_OPTIONS", value: "--max-old-space-size=132 --max-semi-space-size=4" },
         ],
       },
     ]),

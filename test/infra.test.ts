@@ -102,6 +102,8 @@ describe("the dev stack (Pulumi.dev.yaml)", async () => {
     expect(sidecar?.healthCheck?.command).toEqual([
       "CMD",
       "/nodejs/bin/node",
+      "--max-semi-space-size=4",
+      "--heap-growing-percent=100",
       "/app/proxy/cli.ts",
       "healthcheck",
     ]);
@@ -186,7 +188,7 @@ describe("the dev stack (Pulumi.dev.yaml)", async () => {
 
   it("gives the sidecar its own memory: a reservation, a hard limit and V8 heap limits under it", () => {
     expect(sidecar).toMatchObject({ memory: 256, memoryReservation: 160 });
-    expect(env(sidecar).NODE_OPTIONS).toBe("--max-old-space-size=120 --max-semi-space-size=8");
+    expect(env(sidecar).NODE_OPTIONS).toBe("--max-old-space-size=132 --max-semi-space-size=4");
     // The server and the agent share what is left of the task's memory: 768 of 1024 MiB.
     for (const c of [server, agent])
       expect([c?.memory, c?.memoryReservation]).toEqual([undefined, undefined]);
@@ -890,12 +892,12 @@ describe("the sidecar's memory", () => {
     const { sidecar } = containers(await runProgram(dev({ "mcp-sidecar:sidecarMemory": 512 })));
     expect(sidecar).toMatchObject({ memory: 512, memoryReservation: 160 });
     // 512 - 24 young generation - 80 outside the heap - 64 margin (an eighth).
-    expect(env(sidecar).NODE_OPTIONS).toBe("--max-old-space-size=344 --max-semi-space-size=8");
+    expect(env(sidecar).NODE_OPTIONS).toBe("--max-old-space-size=356 --max-semi-space-size=4");
   });
 
   it("refuses a sidecar limit too small for its heap, or a task too small to leave the server room", async () => {
     expect(await problemsOf(dev({ "mcp-sidecar:sidecarMemory": 200 }))).toEqual([
-      "sidecarMemory 200 MiB leaves V8 an old space of 64 MiB, below the 96 MiB the sidecar needs (the limit holds the old space, the 24 MiB young generation, 80 MiB outside the heap and a margin)",
+      "sidecarMemory 200 MiB leaves V8 an old space of 76 MiB, below the 96 MiB the sidecar needs (the limit holds the old space, the 12 MiB young generation, 80 MiB outside the heap and a margin)",
     ]);
     expect(await problemsOf(dev({ "mcp-sidecar:sidecarMemory": 1024 }))).toEqual([
       "memory 1024 MiB leaves the server and the agent 0 MiB beside the sidecar's 1024 MiB (sidecarMemory); they need at least 256 MiB: raise memory or lower sidecarMemory",

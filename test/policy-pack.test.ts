@@ -143,7 +143,7 @@ describe("infra/policy under Pulumi's policy runner", () => {
             memoryReservation: 160,
             environment: [
               { name: "MCP_SIDECAR_UPSTREAM", value: "http://127.0.0.1:3000" },
-              { name: "NODE_OPTIONS", value: "--max-old-space-size=120 --max-semi-space-size=8" },
+              { name: "NODE_OPTIONS", value: "--max-old-space-size=132 --max-semi-space-size=4" },
             ],
           }),
         ]),

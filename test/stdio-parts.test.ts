@@ -1,7 +1,10 @@
 // The pure parts of the stdio upstream: a child's environment, and how its stderr reaches the log
-// (line by line, cut, rate-limited on a manual clock, with a tail kept for the exit report).
+// (line by line, cut, rate-limited on a manual clock, with a tail kept for the exit report), and
+// the answers a session keeps for its calls' outcomes.
 import { describe, expect, it } from "vitest";
 import { childEnvironment } from "../proxy/upstream/stdio/environment.ts";
+import { loadStdioSdk } from "../proxy/upstream/stdio/sdk.ts";
+import { type ChildLink, MAX_KEPT_ANSWERS, StdioSession } from "../proxy/upstream/stdio/session.ts";
 import { StartBackoff } from "../proxy/upstream/stdio/start-backoff.ts";
 import { StderrLog } from "../proxy/upstream/stdio/stderr-log.ts";
 
@@ -95,5 +98,38 @@ describe("StderrLog (manual clock)", () => {
     log.write("7\n8\n");
     log.flush();
     expect(lines.at(-1)).toMatchObject({ dropped: 1 });
+  });
+});
+
+describe("StdioSession's kept answers (for each call's outcome)", () => {
+  // The child's side is the ChildLink interface (a process in production); here its messages are
+  // handed in directly, as the process wrapper would, to count what the session keeps.
+  it("are taken once by the summary that asks, and bounded when nothing asks (a legacy POST)", async () => {
+    const sdk = await loadStdioSdk();
+    const link: ChildLink = {
+      send: () => true,
+      onmessage: undefined,
+      onexit: undefined,
+      stop: async () => {},
+    };
+    const session = new StdioSession(link, {
+      sdk,
+      keepAliveMs: 0,
+      maxBodyBytes: 1 << 20,
+      now: () => 0,
+      newSessionId: () => "s",
+      initialized: () => {},
+      ended: () => {},
+    });
+    const answer = (id: number) => link.onmessage?.({ jsonrpc: "2.0", id, result: { content: [] } });
+    answer(1);
+    expect(session.answerTo(1)).toBeDefined();
+    expect(session.answerTo(1)).toBeUndefined();
+    for (let id = 100; id < 100 + MAX_KEPT_ANSWERS + 44; id++) answer(id);
+    expect(session.answerTo(100)).toBeUndefined();
+    expect(session.answerTo(143)).toBeUndefined();
+    expect(session.answerTo(144)).toBeDefined();
+    expect(session.answerTo(100 + MAX_KEPT_ANSWERS + 43)).toBeDefined();
+    await session.end("stopped");
   });
 });

@@ -4,7 +4,12 @@
 // references, ARNs and log group names. Unit-tested in test/infra-plan.test.ts.
 
 import { AGENT_PORT, CONTAINER_NAMES, CONTAINER_USER, type Timing } from "../plan.ts";
-import { type SidecarMemory, type StdioMemory, sidecarNodeOptions } from "./memory.ts";
+import {
+  SIDECAR_IMAGE_NODE_FLAGS,
+  type SidecarMemory,
+  type StdioMemory,
+  sidecarNodeOptions,
+} from "./memory.ts";
 import { LABELS } from "./routing.ts";
 import { type Readiness, sidecarEnvironment } from "./sidecar-env.ts";
 
@@ -53,6 +58,12 @@ export interface StdioServer {
   readonly spares?: number | undefined;
   /** Children serving 2026-07-28 stateless requests (the sidecar's --stdio-pool; default 2). */
   readonly pool?: number | undefined;
+  /**
+   * The service's clients speak 2026-07-28 only, so every request is served by the pool of the task
+   * it reaches and no session lives in one task's children: the service may then run more than one
+   * task (stdio sessions are not routed across tasks).
+   */
+  readonly stateless?: boolean | undefined;
 }
 
 /** A stdio server as the task runs it: its numbers resolved against the memory. */
@@ -224,14 +235,19 @@ export function containerDefinitions(plan: TaskPlanInput): ContainerDefinition[]
       NODE_OPTIONS: sidecarNodeOptions(plan.sidecarMemory),
     }).map(([name, value]) => ({ name, value })),
     secrets: [token],
-    healthCheck: healthCheck(["/nodejs/bin/node", "/app/proxy/cli.ts", "healthcheck"]),
+    healthCheck: healthCheck([
+      "/nodejs/bin/node",
+      ...SIDECAR_IMAGE_NODE_FLAGS,
+      "/app/proxy/cli.ts",
+      "healthcheck",
+    ]),
     // Node as PID 1 reaps only its own children: what a stdio server's children orphan would stay
     // zombies for the task's life. An init process (docker-init, tini) reaps them, and passes
     // SIGTERM on to the sidecar.
     ...(stdio ? { linuxParameters: { initProcessEnabled: true } } : {}),
     dockerLabels: {
       [LABELS.maxTasks]: String(plan.maxTasks),
-      [LABELS.serverSessions]: httpServer?.stateless ? "none" : "kept",
+      [LABELS.serverSessions]: (httpServer ?? stdio?.server)?.stateless ? "none" : "kept",
     },
     // Shutdown order is the reverse of dependsOn: ECS stops the sidecar first, while the server and
     // the agent still answer, and stops them once the sidecar has drained.

@@ -9,18 +9,27 @@
 //   - target under a 100,000-request burst at 50 concurrency: RSS <= 120 MiB;
 //   - 2,000 idle SSE streams: about 145 MiB (about 22 KB of live heap per stream);
 //   - V8's young generation is three semi-spaces (heap_size_limit = --max-old-space-size +
-//     3 x --max-semi-space-size, read on Node 24), capped at 3 x 8 MiB by the image.
+//     3 x --max-semi-space-size, read on Node 24), capped at 3 x 4 MiB by the image.
 // How the numbers relate:
 //   hard limit >= old space + young generation + outside the heap + margin
-//     256        =   120     +        24        +       80         +   32
+//     256        =   132     +        12        +       80         +   32
 //   reservation (160) >= the largest measured working set (145), and below the hard limit (ECS
 //   requires memory > memoryReservation);
 //   task memory - hard limit >= what the server and the agent keep (256).
 // So V8 collects harder and, at worst, fails with its own heap-out-of-memory report in the log,
 // before the kernel's OOM killer stops the container at the hard limit.
 
-/** The image's ENTRYPOINT passes --max-semi-space-size=8 (proxy/Dockerfile); NODE_OPTIONS repeats it. */
-export const SIDECAR_SEMI_SPACE_MIB = 8;
+/** The image's ENTRYPOINT passes --max-semi-space-size=4 (proxy/Dockerfile); NODE_OPTIONS repeats it. */
+export const SIDECAR_SEMI_SPACE_MIB = 4;
+/**
+ * The Node flags of the image's ENTRYPOINT, for other commands run in its container (the health
+ * check): V8's flags are part of the compile cache's key, so a command without them compiles every
+ * module again. --heap-growing-percent cannot go in NODE_OPTIONS (Node refuses it there).
+ */
+export const SIDECAR_IMAGE_NODE_FLAGS = Object.freeze([
+  `--max-semi-space-size=${SIDECAR_SEMI_SPACE_MIB}`,
+  "--heap-growing-percent=100",
+]);
 export const SIDECAR_YOUNG_GENERATION_MIB = 3 * SIDECAR_SEMI_SPACE_MIB;
 /**
  * RSS outside the V8 heap: the node binary's file-backed pages (about 50 MiB) and native memory

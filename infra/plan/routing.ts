@@ -33,6 +33,10 @@ export function routingProblems(input: RoutingInput): string[] {
   const routing = sessionRoutingOf(input);
   if (input.stdio && routing)
     problems.push("sessionRouting: stdio sessions are not routed across tasks yet (an HTTP server's are)");
+  if (input.stdio && !input.statelessServer && input.maxCount > 1)
+    problems.push(
+      `maxCount ${input.maxCount} with a stdio server: its sessions live in one task's children and are not routed across tasks, so a session's requests the load balancer sends to another task would get 404 (keep maxCount at 1, or declare server.stateless if its clients speak 2026-07-28 only)`,
+    );
   if (!input.stdio && !routing && !input.statelessServer && input.maxCount > 1)
     problems.push(
       `sessionRouting is off while up to maxCount ${input.maxCount} tasks run a server that keeps sessions: requests the load balancer sends to another task would get 404 (turn it on, or declare server.stateless)`,

@@ -231,16 +231,23 @@ export const noSecretsWildcard: ResourceValidationPolicy = {
 export const sessionRoutingAcrossTasks: ResourceValidationPolicy = {
   name: "mcp-sidecar-session-routing",
   description:
-    "A task definition whose sidecar fronts an HTTP server that keeps sessions, in a service that may run more than one task, turns session routing on (MCP_SIDECAR_SESSION_ROUTING).",
+    "A task definition whose sidecar fronts an HTTP server that keeps sessions, in a service that may run more than one task, turns session routing on (MCP_SIDECAR_SESSION_ROUTING); a stdio server that keeps sessions runs in one task.",
   enforcementLevel: "mandatory",
   validateResource: (args, reportViolation) => {
     if (args.type !== TASK_DEFINITION) return;
     for (const container of containersOf(args.props)) {
       const env = new Map((container.environment ?? []).map((e) => [e.name, e.value]));
-      if (!env.has("MCP_SIDECAR_UPSTREAM")) continue;
+      const stdio = env.has("MCP_SIDECAR_STDIO");
+      if (!env.has("MCP_SIDECAR_UPSTREAM") && !stdio) continue;
       const labels = container.dockerLabels ?? {};
       const maxTasks = Number(labels[LABELS.maxTasks] ?? "1");
       if (!(maxTasks > 1) || labels[LABELS.serverSessions] === "none") continue;
+      if (stdio) {
+        reportViolation(
+          `container ${container.name ?? "?"}: up to ${maxTasks} tasks run a stdio server whose sessions live in one task's children, and stdio sessions are not routed across tasks: a session's requests on another task would get 404`,
+        );
+        continue;
+      }
       const routing = (env.get("MCP_SIDECAR_SESSION_ROUTING") ?? "off").toLowerCase();
       if (!["on", "true", "1", "yes"].includes(routing))
         reportViolation(

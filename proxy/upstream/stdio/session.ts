@@ -15,7 +15,7 @@ import type { Answer } from "../../protocol/outcome.ts";
 import type { StdioSdk } from "./sdk.ts";
 
 /** Answers kept for summaries not yet asked (one per request in flight, in practice). */
-const MAX_KEPT_ANSWERS = 256;
+export const MAX_KEPT_ANSWERS = 256;
 
 /** What a session needs of its child process (child.ts provides it). */
 export interface ChildLink {
