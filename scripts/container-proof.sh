@@ -40,8 +40,15 @@ fail() {
   printf '  FAIL %s\n' "$1"
   FAILURES=$((FAILURES + 1))
 }
+# A `buildah run` killed alone leaves the process it started in the container running (seen: a
+# server from a failed run outlived it), so its whole tree goes, children first.
+kill_tree() {
+  local child
+  for child in $(pgrep -P "$1" || true); do kill_tree "$child"; done
+  kill -KILL "$1" 2>/dev/null || true
+}
 cleanup() {
-  for pid in "${PIDS[@]}"; do kill -KILL "$pid" 2>/dev/null || true; done
+  for pid in "${PIDS[@]}"; do kill_tree "$pid"; done
   B rm --all >/dev/null 2>&1 || true
   rm -rf "$WORK"
 }
