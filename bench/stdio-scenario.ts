@@ -17,6 +17,7 @@ import {
   rssBytes,
   runForJson,
   SIDECAR_NODE_FLAGS,
+  sidecarEnv,
   startQuiet,
   stop,
 } from "./lib.ts";
@@ -27,11 +28,14 @@ const SERVER = [NODE, `${ROOT}node_modules/@modelcontextprotocol/server-everythi
 interface Gateway {
   readonly name: StdioGateway;
   readonly args: (port: number) => string[];
+  /** The sidecar runs as its image runs it (compile cache, allocator); the peers as npm starts them. */
+  readonly env?: () => Record<string, string>;
 }
 
 const GATEWAYS: readonly Gateway[] = [
   {
     name: "sidecar",
+    env: sidecarEnv,
     args: (port) => [
       ...SIDECAR_NODE_FLAGS,
       "proxy/cli.ts",
@@ -143,7 +147,7 @@ export async function stdioScenario(
   for (let run = 0; run < runs; run++) {
     for (const gateway of GATEWAYS) {
       const port = await freePort();
-      const child = startQuiet(NODE, gateway.args(port));
+      const child = startQuiet(NODE, gateway.args(port), gateway.env?.() ?? {});
       const pid = child.pid as number;
       await listening(port);
       const url = `http://127.0.0.1:${port}/mcp`;

@@ -47,6 +47,11 @@ kill_tree() {
   for child in $(pgrep -P "$1" || true); do kill_tree "$child"; done
   kill -KILL "$1" 2>/dev/null || true
 }
+drop_pid() {
+  local kept=() pid
+  for pid in "${PIDS[@]}"; do [[ $pid == "$1" ]] || kept+=("$pid"); done
+  PIDS=("${kept[@]}")
+}
 cleanup() {
   for pid in "${PIDS[@]}"; do kill_tree "$pid"; done
   B rm --all >/dev/null 2>&1 || true
@@ -249,6 +254,7 @@ set +e
 wait "$SLOW"
 wait "$SIDECAR_RUN"
 SIDECAR_EXIT=$?
+drop_pid "$SIDECAR_RUN" # reaped: by the cleanup its number may be another process's
 set -e
 grep -q 'waited 1500 ms' "$SLOW_OUT" && pass "the call in flight at SIGTERM completed" || fail "in-flight call: $(cat "$SLOW_OUT")"
 grep -q '"msg":"drain started"' "$WORK/sidecar.out" && pass "the drain ran" || fail "no drain log"
@@ -286,15 +292,17 @@ if [[ $CALL == *'Echo: from a stdio child'* ]]; then pass "a tools/call reaches 
 CHILDREN=$(pgrep -f "^/nodejs/bin/node $EVERYTHING stdio$" || true)
 # The session's child and one warm spare, as the container's user.
 if [[ $(echo "$CHILDREN" | grep -c .) -eq 2 ]]; then pass "two children (the session's and a spare)"; else fail "children: $(echo "$CHILDREN" | tr '\n' ' ')"; fi
+PRELOADED=no
 for pid in $CHILDREN; do
   uid=$(awk '/^Uid:/ {print $2}' "/proc/$pid/status" 2>/dev/null || echo "?")
   [[ $uid == 65532 ]] || fail "stdio child $pid runs as uid $uid"
   # The children get their own minimal environment: the sidecar's allocator is not pushed on them.
-  if tr '\0' '\n' <"/proc/$pid/environ" | grep -q '^LD_PRELOAD=' || grep -q jemalloc "/proc/$pid/maps"; then
+  if grep -qz '^LD_PRELOAD=' "/proc/$pid/environ" || grep -q jemalloc "/proc/$pid/maps"; then
     fail "stdio child $pid was given the sidecar's LD_PRELOAD"
+    PRELOADED=yes
   fi
 done
-[[ -n $CHILDREN ]] && pass "the stdio children run on their own allocator (no LD_PRELOAD from the sidecar)"
+if [[ -n $CHILDREN && $PRELOADED == no ]]; then pass "the stdio children run on their own allocator (no LD_PRELOAD from the sidecar)"; fi
 STDIO_PID=$(pgrep -f "$SIDECAR_CMD" | head -1 || true)
 if [[ -z $STDIO_PID ]]; then
   fail "no sidecar process from the stdio image to signal"
@@ -304,6 +312,7 @@ kill -TERM "$STDIO_PID"
 set +e
 wait "$STDIO_RUN"
 STDIO_EXIT=$?
+drop_pid "$STDIO_RUN"
 set -e
 [[ $STDIO_EXIT -eq 0 ]] && pass "SIGTERM: the stdio sidecar exited 0" || fail "the stdio sidecar exited $STDIO_EXIT: $(tail -3 "$WORK/stdio.out")"
 LEFT=$(pgrep -f "^/nodejs/bin/node $EVERYTHING stdio$" || true)

@@ -469,7 +469,7 @@ describe("policy pack rules", () => {
     ).toBe(SERVICE_DEFAULTS.maxCount);
     expect(problems(2, true)).toEqual([]);
     expect(problems(2, false)).toEqual([
-      "maxCount 2 with a stdio server: its sessions live in one task's children and are not routed across tasks, so a session's requests the load balancer sends to another task would get 404 (keep maxCount at 1, or declare server.stateless if its clients speak 2026-07-28 only)",
+      "up to 2 tasks (maxCount, or minCount when maxCount is unset) with a stdio server: its sessions live in one task's children and are not routed across tasks, so a session's requests the load balancer sends to another task would get 404 (keep minCount and maxCount at 1, or declare server.stateless if its clients speak 2026-07-28 only)",
     ]);
   });
 

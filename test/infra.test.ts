@@ -891,7 +891,7 @@ describe("the sidecar's memory", () => {
   it("sizes V8's old space from sidecarMemory, and keeps the reservation", async () => {
     const { sidecar } = containers(await runProgram(dev({ "mcp-sidecar:sidecarMemory": 512 })));
     expect(sidecar).toMatchObject({ memory: 512, memoryReservation: 160 });
-    // 512 - 24 young generation - 80 outside the heap - 64 margin (an eighth).
+    // 512 - 12 young generation - 80 outside the heap - 64 margin (an eighth).
     expect(env(sidecar).NODE_OPTIONS).toBe("--max-old-space-size=356 --max-semi-space-size=4");
   });
 

@@ -4,10 +4,11 @@
 // V8 would size its heap from what Node infers rather than from the container's limit.
 //
 // Sized from the bench (bench/run.ts, whose "MB" are bytes / 2^20, so MiB here):
-//   - idle RSS about 70 MiB, of which about 50 MiB are file-backed pages (the node binary) and
+//   - idle RSS about 78 MiB (jemalloc), of which about 50 MiB are file-backed pages (the node binary) and
 //     about 17 MiB the V8 heap;
 //   - target under a 100,000-request burst at 50 concurrency: RSS <= 120 MiB;
-//   - 2,000 idle SSE streams: about 145 MiB (about 22 KB of live heap per stream);
+//   - 2,000 idle SSE streams: about 145 MiB with 8 MiB semi-spaces, 137 MiB with the image's flags
+//     now (about 22 KB of live heap per stream);
 //   - V8's young generation is three semi-spaces (heap_size_limit = --max-old-space-size +
 //     3 x --max-semi-space-size, read on Node 24), capped at 3 x 4 MiB by the image.
 // How the numbers relate:

@@ -35,7 +35,7 @@ export function routingProblems(input: RoutingInput): string[] {
     problems.push("sessionRouting: stdio sessions are not routed across tasks yet (an HTTP server's are)");
   if (input.stdio && !input.statelessServer && input.maxCount > 1)
     problems.push(
-      `maxCount ${input.maxCount} with a stdio server: its sessions live in one task's children and are not routed across tasks, so a session's requests the load balancer sends to another task would get 404 (keep maxCount at 1, or declare server.stateless if its clients speak 2026-07-28 only)`,
+      `up to ${input.maxCount} tasks (maxCount, or minCount when maxCount is unset) with a stdio server: its sessions live in one task's children and are not routed across tasks, so a session's requests the load balancer sends to another task would get 404 (keep minCount and maxCount at 1, or declare server.stateless if its clients speak 2026-07-28 only)`,
     );
   if (!input.stdio && !routing && !input.statelessServer && input.maxCount > 1)
     problems.push(
