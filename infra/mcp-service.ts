@@ -18,7 +18,6 @@ import { readiness } from "./plan/sidecar-env.ts";
 import {
   type Architecture,
   type AuthSetting,
-  defaultMaxCount,
   type InjectedHeader,
   PlanError,
   planTiming,
@@ -125,8 +124,6 @@ function withDefaults(args: McpServiceArgs): ResolvedArgs {
     ...SERVICE_DEFAULTS,
     ...given,
     desiredCount: args.desiredCount ?? minCount,
-    maxCount:
-      args.maxCount ?? defaultMaxCount(minCount, "stdio" in args.server, args.server.stateless === true),
     injectHeaders: args.injectHeaders ?? [],
     sidecarOptions: args.sidecarOptions ?? {},
   } as ResolvedArgs;
@@ -150,6 +147,8 @@ export class McpService extends pulumi.ComponentResource {
     const stdio = "stdio" in resolved.server ? resolved.server : undefined;
     const shape = serviceShape({
       ...resolved,
+      // Unset, serviceShape defaults it (a stdio server's is its minCount).
+      maxCount: args.maxCount,
       serverPort: "stdio" in resolved.server ? undefined : resolved.server.port,
       serverEnvironment: resolved.server.environment,
       stdio,

@@ -183,11 +183,6 @@ export type ServiceShapeInput = Partial<
 
 const ENV_NAME = /^[A-Za-z_][A-Za-z0-9_]*$/;
 
-/** A stdio server's sessions live in one task's children and are not routed across tasks. */
-export function defaultMaxCount(minCount: number, stdio: boolean, statelessServer = false): number {
-  return stdio && !statelessServer ? minCount : SERVICE_DEFAULTS.maxCount;
-}
-
 /** The shape with SERVICE_DEFAULTS applied to what was left out (desiredCount: minCount). */
 export function serviceShape(input: ServiceShapeInput): ServiceShape {
   const minCount = input.minCount ?? SERVICE_DEFAULTS.minCount;
@@ -195,7 +190,10 @@ export function serviceShape(input: ServiceShapeInput): ServiceShape {
     cpu: input.cpu ?? SERVICE_DEFAULTS.cpu,
     memory: input.memory ?? SERVICE_DEFAULTS.memory,
     minCount,
-    maxCount: input.maxCount ?? defaultMaxCount(minCount, input.stdio !== undefined, input.statelessServer),
+    // A stdio server's sessions live in one task's children and are not routed across tasks.
+    maxCount:
+      input.maxCount ??
+      (input.stdio !== undefined && !input.statelessServer ? minCount : SERVICE_DEFAULTS.maxCount),
     desiredCount: input.desiredCount ?? minCount,
     allowedCidrs: input.allowedCidrs,
     auth: input.auth,

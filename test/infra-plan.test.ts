@@ -437,36 +437,21 @@ describe("policy pack rules", () => {
   });
 
   it("the preview refuses a stdio server with sessions on more than one task, as the pack does", () => {
+    const shape = (maxCount: number | undefined, statelessServer: boolean) =>
+      serviceShape({
+        allowedCidrs: ["10.0.0.0/8"],
+        auth: { mode: "create" },
+        serverPort: undefined,
+        stdio: { stdio: ["/nodejs/bin/node", "/opt/server/index.js"] },
+        maxCount,
+        statelessServer,
+      });
     const problems = (maxCount: number | undefined, statelessServer: boolean) =>
-      serviceProblems(
-        serviceShape({
-          allowedCidrs: ["10.0.0.0/8"],
-          auth: { mode: "create" },
-          serverPort: undefined,
-          stdio: { stdio: ["/nodejs/bin/node", "/opt/server/index.js"] },
-          maxCount,
-          statelessServer,
-        }),
-      );
+      serviceProblems(shape(maxCount, statelessServer));
     expect(problems(1, false)).toEqual([]);
     // Unset, its maxCount is its minCount: one task, unless it is declared stateless.
-    expect(
-      serviceShape({
-        allowedCidrs: [],
-        auth: { mode: "create" },
-        serverPort: undefined,
-        stdio: { stdio: ["/bin/server"] },
-      }).maxCount,
-    ).toBe(1);
-    expect(
-      serviceShape({
-        allowedCidrs: [],
-        auth: { mode: "create" },
-        serverPort: undefined,
-        stdio: { stdio: ["/bin/server"] },
-        statelessServer: true,
-      }).maxCount,
-    ).toBe(SERVICE_DEFAULTS.maxCount);
+    expect(shape(undefined, false).maxCount).toBe(1);
+    expect(shape(undefined, true).maxCount).toBe(SERVICE_DEFAULTS.maxCount);
     expect(problems(2, true)).toEqual([]);
     expect(problems(2, false)).toEqual([
       "up to 2 tasks (maxCount, or minCount when maxCount is unset) with a stdio server: its sessions live in one task's children and are not routed across tasks, so a session's requests the load balancer sends to another task would get 404 (keep minCount and maxCount at 1, or declare server.stateless if its clients speak 2026-07-28 only)",
