@@ -173,6 +173,13 @@ export function cpuSeconds(pids: number[]): number {
   return ticks / CLOCK_TICKS_PER_SECOND;
 }
 
+/** CPU seconds of the processes `pid` has waited for (exited children, with what they waited for). */
+export function reapedChildrenCpuSeconds(pid: number): number {
+  const stat = readFileSync(`/proc/${pid}/stat`, "utf8");
+  const fields = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
+  return (Number(fields[13]) + Number(fields[14])) / CLOCK_TICKS_PER_SECOND;
+}
+
 export function rssBytes(pid: number): number {
   const status = readFileSync(`/proc/${pid}/status`, "utf8");
   return Number(/VmRSS:\s+(\d+) kB/.exec(status)?.[1] ?? 0) * 1024;

@@ -14,7 +14,7 @@
 
 import { existsSync, mkdirSync, writeFileSync } from "node:fs";
 import { connect, type Socket } from "node:net";
-import { cpus, totalmem } from "node:os";
+import { availableParallelism, cpus, totalmem } from "node:os";
 import { join, resolve } from "node:path";
 import { parseArgs } from "node:util";
 import {
@@ -672,6 +672,16 @@ async function stdio() {
     );
   }
   notes.push(`stdio sidecar: ${side.errors} errors`);
+  // What this machine allows whoever fronts the servers: the load's client and the children take
+  // their CPU per call and per session whatever the gateway does; with the gateway at zero, the
+  // cores bound the rates at this.
+  const cores = availableParallelism();
+  const ceiling = (clientUs: number, childrenUs: number) => (cores / (clientUs + childrenUs)) * 1e6;
+  const callCeiling = ceiling(side.clientUsPerCall, side.childrenUsPerCall);
+  const sessionCeiling = ceiling(side.clientUsPerSession, side.childrenUsPerSession);
+  notes.push(
+    `stdio bound on ${cores} cores: per call the load's client takes ${Math.round(side.clientUsPerCall)} us and the children ${Math.round(side.childrenUsPerCall)} us of CPU, so even a gateway that cost nothing would reach ${Math.round(callCeiling)} calls/s (${(callCeiling / bestCalls).toFixed(2)}x the better peer; the target asks 2x); per session ${(side.clientUsPerSession / 1000).toFixed(1)} ms and ${(side.childrenUsPerSession / 1000).toFixed(1)} ms (a child's boot, call and exit), at most ${sessionCeiling.toFixed(1)} sessions/s (${(sessionCeiling / r.supergateway.sessionsPerSecond).toFixed(1)}x supergateway's; the target asks 10x)`,
+  );
 }
 
 // ---- 8. session routing: a forwarded request against a local one ----

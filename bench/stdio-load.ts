@@ -1,5 +1,6 @@
 // The stdio scenario's load: SDK 1.x clients against a Streamable HTTP endpoint that fronts a stdio
-// server (the sidecar's --stdio, supergateway, mcp-proxy). Prints {"count","seconds","errors"}.
+// server (the sidecar's --stdio, supergateway, mcp-proxy). Prints {"count","seconds","errors","cpu"}:
+// cpu is this client's own CPU seconds, so the bench can say what the load itself costs.
 //
 //   node bench/stdio-load.ts URL sessions C SECONDS   C loops of initialize + one tools/call + DELETE
 //   node bench/stdio-load.ts URL calls C SECONDS      C sessions each calling tools/call in a loop
@@ -59,6 +60,10 @@ async function callsLoop(): Promise<void> {
 }
 
 const started = performance.now();
+const cpuBefore = process.cpuUsage();
 const loop = mode === "sessions" ? sessionsLoop : callsLoop;
 await Promise.all(Array.from({ length: Number(concurrency) }, loop));
-process.stdout.write(`${JSON.stringify({ count, seconds: (performance.now() - started) / 1000, errors })}\n`);
+const elapsed = (performance.now() - started) / 1000;
+const cpuUsed = process.cpuUsage(cpuBefore);
+const cpu = (cpuUsed.user + cpuUsed.system) / 1e6;
+process.stdout.write(`${JSON.stringify({ count, seconds: elapsed, errors, cpu })}\n`);

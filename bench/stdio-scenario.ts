@@ -14,6 +14,7 @@ import {
   freePort,
   median,
   ROOT,
+  reapedChildrenCpuSeconds,
   rssBytes,
   runForJson,
   SIDECAR_NODE_FLAGS,
@@ -81,7 +82,7 @@ const GATEWAYS: readonly Gateway[] = [
 ];
 
 function load(url: string, mode: "calls" | "sessions", concurrency: number, seconds: number) {
-  return runForJson<{ count: number; seconds: number; errors: number }>(NODE, [
+  return runForJson<{ count: number; seconds: number; errors: number; cpu: number }>(NODE, [
     "bench/stdio-load.ts",
     url,
     mode,
@@ -114,16 +115,43 @@ function descendants(pid: number): number[] {
   return [...direct, ...direct.flatMap(descendants)];
 }
 
+/**
+ * CPU seconds of every process `pid` started, running or exited: the servers' own cost, which
+ * whatever fronts them cannot save. (A process that exits between the two reads can be missed or
+ * counted twice: a few milliseconds in a run.)
+ */
+function childrenCpuSeconds(pid: number): number {
+  let running = 0;
+  for (const child of descendants(pid)) {
+    try {
+      running += cpuSeconds([child]);
+    } catch {
+      // exited meanwhile: its parent's reaped-children time has it
+    }
+  }
+  return running + reapedChildrenCpuSeconds(pid);
+}
+
+/** What the load (the SDK client) and the servers themselves cost, which no gateway can save. */
+interface Rest {
+  /** CPU of the load's client and of the gateway's children, per call and per session. */
+  clientUsPerCall: number;
+  childrenUsPerCall: number;
+  clientUsPerSession: number;
+  childrenUsPerSession: number;
+}
+
 export interface StdioSample {
   callsPerSecond: number[];
   cpuUsPerCall: number[];
   sessionsPerSecond: number[];
   rssMB: number[];
   errors: number;
+  rest: { [K in keyof Rest]: number[] };
 }
 
 /** One gateway's medians over the runs; errors are summed. */
-export interface StdioResult {
+export interface StdioResult extends Rest {
   callsPerSecond: number;
   cpuUsPerCall: number;
   sessionsPerSecond: number;
@@ -141,7 +169,19 @@ export async function stdioScenario(
   const samples = new Map<string, StdioSample>(
     GATEWAYS.map((g) => [
       g.name,
-      { callsPerSecond: [], cpuUsPerCall: [], sessionsPerSecond: [], rssMB: [], errors: 0 },
+      {
+        callsPerSecond: [],
+        cpuUsPerCall: [],
+        sessionsPerSecond: [],
+        rssMB: [],
+        errors: 0,
+        rest: {
+          clientUsPerCall: [],
+          childrenUsPerCall: [],
+          clientUsPerSession: [],
+          childrenUsPerSession: [],
+        },
+      },
     ]),
   );
   for (let run = 0; run < runs; run++) {
@@ -154,10 +194,19 @@ export async function stdioScenario(
       const sample = samples.get(gateway.name) as StdioSample;
       if (run === 0) await load(url, "calls", concurrency, 2); // warm-up (JIT, children)
       const before = cpuSeconds([pid]);
+      const childrenBefore = childrenCpuSeconds(pid);
       const calls = await load(url, "calls", concurrency, seconds);
       const cpu = cpuSeconds([pid]) - before;
+      const childrenForCalls = childrenCpuSeconds(pid) - childrenBefore;
       sample.rssMB.push(rssBytes(pid) / 2 ** 20);
+      const childrenBeforeSessions = childrenCpuSeconds(pid);
       const sessions = await load(url, "sessions", concurrency, seconds);
+      const childrenForSessions = childrenCpuSeconds(pid) - childrenBeforeSessions;
+      const perUs = (cpuSeconds: number, count: number) => (cpuSeconds / Math.max(1, count)) * 1e6;
+      sample.rest.clientUsPerCall.push(perUs(calls.cpu, calls.count));
+      sample.rest.childrenUsPerCall.push(perUs(childrenForCalls, calls.count));
+      sample.rest.clientUsPerSession.push(perUs(sessions.cpu, sessions.count));
+      sample.rest.childrenUsPerSession.push(perUs(childrenForSessions, sessions.count));
       sample.callsPerSecond.push(calls.count / calls.seconds);
       sample.cpuUsPerCall.push((cpu / Math.max(1, calls.count)) * 1e6);
       sample.sessionsPerSecond.push(sessions.count / sessions.seconds);
@@ -182,6 +231,10 @@ export async function stdioScenario(
         sessionsPerSecond: median(s.sessionsPerSecond),
         rssMB: median(s.rssMB),
         errors: s.errors,
+        clientUsPerCall: median(s.rest.clientUsPerCall),
+        childrenUsPerCall: median(s.rest.childrenUsPerCall),
+        clientUsPerSession: median(s.rest.clientUsPerSession),
+        childrenUsPerSession: median(s.rest.childrenUsPerSession),
       },
     ]),
   ) as Record<StdioGateway, StdioResult>;

@@ -5,25 +5,30 @@
 import type { SSEServerTransport } from "@modelcontextprotocol/sdk/server/sse.js";
 import type { StreamableHTTPServerTransport } from "@modelcontextprotocol/sdk/server/streamableHttp.js";
 import type { ReadBuffer, serializeMessage } from "@modelcontextprotocol/sdk/shared/stdio.js";
+import type { SUPPORTED_PROTOCOL_VERSIONS } from "@modelcontextprotocol/sdk/types.js";
 
 export interface StdioSdk {
   readonly StreamableHTTPServerTransport: typeof StreamableHTTPServerTransport;
   readonly SSEServerTransport: typeof SSEServerTransport;
   readonly ReadBuffer: typeof ReadBuffer;
   readonly serializeMessage: typeof serializeMessage;
+  /** The revisions its transport accepts in MCP-Protocol-Version (the sidecar's own call path checks the same). */
+  readonly supportedProtocolVersions: typeof SUPPORTED_PROTOCOL_VERSIONS;
 }
 
 export async function loadStdioSdk(): Promise<StdioSdk> {
-  const [http, legacy, stdio] = await Promise.all([
+  const [http, legacy, stdio, types] = await Promise.all([
     import("@modelcontextprotocol/sdk/server/streamableHttp.js"),
     import("@modelcontextprotocol/sdk/server/sse.js"),
     import("@modelcontextprotocol/sdk/shared/stdio.js"),
+    import("@modelcontextprotocol/sdk/types.js"),
   ]);
   return {
     StreamableHTTPServerTransport: http.StreamableHTTPServerTransport,
     SSEServerTransport: legacy.SSEServerTransport,
     ReadBuffer: stdio.ReadBuffer,
     serializeMessage: stdio.serializeMessage,
+    supportedProtocolVersions: types.SUPPORTED_PROTOCOL_VERSIONS,
   };
 }
 

@@ -12,6 +12,8 @@ import type { JSONRPCMessage, RequestId } from "@modelcontextprotocol/sdk/types.
 import { SIDECAR_ERRORS, type SidecarErrorSpec } from "../../errors.ts";
 import { SIDECAR_JSONRPC_ERROR_CODE } from "../../protocol/jsonrpc.ts";
 import type { Answer } from "../../protocol/outcome.ts";
+import { AnswerStreams, headersPassSdkChecks, plainRequestOf } from "./answer-streams.ts";
+import { answerOf, isRequest, isResponse, requestKey as key } from "./messages.ts";
 import type { StdioSdk } from "./sdk.ts";
 
 /** Answers kept for summaries not yet asked (one per request in flight, in practice). */
@@ -61,20 +63,11 @@ export interface SessionOptions {
   readonly firstAnswer?: (ms: number) => void;
 }
 
-const key = (id: RequestId) => `${typeof id}:${String(id)}`;
-
-function isRequest(
-  m: JSONRPCMessage,
-): m is JSONRPCMessage & { id: RequestId; method: string; params?: unknown } {
-  return "method" in m && "id" in m;
-}
-function isResponse(m: JSONRPCMessage): m is JSONRPCMessage & { id: RequestId } {
-  return ("result" in m || "error" in m) && "id" in m;
-}
-
 export class StdioSession {
   readonly #streamable: StreamableHTTPServerTransport | undefined;
   readonly #legacy: SSEServerTransport | undefined;
+  /** The streams of the calls the sidecar answers itself (Streamable HTTP only). */
+  readonly #answerStreams: AnswerStreams | undefined;
   readonly #child: ChildLink;
   readonly #options: SessionOptions;
   /** Requests sent to the child and not yet answered. */
@@ -106,6 +99,7 @@ export class StdioSession {
     this.#lastActivity = options.now();
     this.#startedAt = this.#lastActivity;
     if (options.legacy === undefined) {
+      this.#answerStreams = new AnswerStreams(options.keepAliveMs);
       this.#streamable = new options.sdk.StreamableHTTPServerTransport({
         sessionIdGenerator: options.newSessionId,
         onsessioninitialized: (id) => {
@@ -196,7 +190,20 @@ export class StdioSession {
       });
     }
     if (this.#legacy !== undefined) return this.#legacy.handlePostMessage(req, res, parsedBody);
+    if (req.method === "POST" && this.#answerCall(req, res, parsedBody)) return Promise.resolve();
     return (this.#streamable as StreamableHTTPServerTransport).handleRequest(req, res, parsedBody);
+  }
+
+  /** Takes a POST of one plain request past the SDK's transport (answer-streams.ts says why). */
+  #answerCall(req: IncomingMessage, res: ServerResponse, parsedBody: unknown): boolean {
+    const streams = this.#answerStreams;
+    const request = plainRequestOf(parsedBody);
+    if (streams === undefined || this.#sessionId === undefined || request === undefined) return false;
+    if (streams.has(request.id) || !headersPassSdkChecks(req, this.#options.sdk.supportedProtocolVersions))
+      return false;
+    streams.open(res, request.id, this.#sessionId);
+    this.#fromClient(request as JSONRPCMessage);
+    return true;
   }
 
   /**
@@ -242,6 +249,7 @@ export class StdioSession {
       this.#ended = why;
       this.#options.ended(this, why);
       const transport = this.#streamable ?? this.#legacy;
+      this.#answerStreams?.closeAll();
       this.#stopped = Promise.allSettled([this.#child.stop(), transport?.close()]);
     }
     return this.#stopped as Promise<unknown>;
@@ -286,6 +294,9 @@ export class StdioSession {
   /** To the client: on the stream of request `related` when given (Streamable HTTP only). */
   #send(message: JSONRPCMessage, related: RequestId | undefined): void {
     this.#keepalive?.refresh();
+    const answer = isResponse(message);
+    const id = answer ? message.id : related;
+    if (id !== undefined && this.#answerStreams?.deliver(id, message, answer)) return;
     const transport = this.#streamable ?? this.#legacy;
     transport?.send(message, related === undefined ? undefined : { relatedRequestId: related }).catch(() => {
       // The client's stream is gone (it left, or the GET stream is not open): nothing to deliver to.
@@ -334,10 +345,4 @@ export class StdioSession {
     this.#send(error, undefined);
     if (this.#pending.delete(key(id)) && this.#pending.size === 0) this.#answered();
   }
-}
-
-function answerOf(message: JSONRPCMessage): Answer {
-  if ("error" in message) return "error";
-  const result = (message as { result?: { isError?: unknown } }).result;
-  return result?.isError === true ? "tool_error" : "result";
 }
