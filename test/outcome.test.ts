@@ -148,9 +148,15 @@ describe("callOutcomeOf", () => {
     expect(callOutcomeOf(outcome, 200, never)).toBe(expected);
   });
 
-  it.each([202, 204])("a completed %d is a result, without reading the answer", (status) => {
-    expect(callOutcomeOf("completed", status, never)).toBe("result");
-  });
+  it.each([202, 204])(
+    "a completed %d is a result, unless an answer seen elsewhere says otherwise",
+    (status) => {
+      expect(callOutcomeOf("completed", status, () => undefined)).toBe("result");
+      // A legacy POST's call, answered later on its session's stream.
+      expect(callOutcomeOf("completed", status, () => "tool_error")).toBe("tool_error");
+      expect(callOutcomeOf("completed", status, () => "error")).toBe("jsonrpc_error");
+    },
+  );
 
   it.each([
     [200, "result", "result"],

@@ -162,4 +162,27 @@ describe("--stdio calls answered by the sidecar", () => {
     expect(deleted.status).toBe(200);
     expect(await stream.ended).not.toContain('"id":16');
   });
+
+  it("let a cancelled call go: its stream ends, and it no longer keeps its session from being idle", async () => {
+    const { sidecar, mcp, headers, post } = await session(["--session-idle-timeout", "300ms"]);
+    const stream = await openStream(mcp, {
+      method: "POST",
+      headers,
+      body: JSON.stringify(call(17, "until_cancelled")),
+    });
+    expect(stream.status).toBe(200);
+    const cancel = await post({
+      jsonrpc: "2.0",
+      method: "notifications/cancelled",
+      params: { requestId: 17 },
+    });
+    expect(cancel.status).toBe(202);
+    // The SDK's server leaves a cancelled request unanswered: its stream ends without an answer.
+    expect(await stream.ended).not.toContain('"id":17');
+    const exit = await sidecar.proc.waitForLine(
+      (line) => jsonLine(line)?.msg === "stdio server exited",
+      "the idle session's child stopped",
+    );
+    expect(jsonLine(exit)).toMatchObject({ cause: "stopped" });
+  });
 });

@@ -98,6 +98,47 @@ describe("--stdio over the legacy HTTP+SSE transport", () => {
     expect(exited).toMatchObject({ session: shortHash(sessionId), pid, cause: "stopped" });
   });
 
+  it("counts a call by how it ended on the stream, not by its 202, and logs it then", async () => {
+    const sidecar = await startSidecarProcess(["--stdio", TEST_SERVER, "--stdio-spares", "0"]);
+    const stream = await openStream(new URL("/sse", sidecar.url));
+    await stream.waitFor((text) => endpointOf(text) !== undefined, "the endpoint event");
+    const endpoint = endpointOf(stream.text()) as string;
+    expect((await post(sidecar.url, endpoint, INITIALIZE)).status).toBe(202);
+    await stream.waitFor((text) => text.includes('"id":0'), "the initialize answer");
+    const call = (id: number, name: string, args: object) =>
+      post(sidecar.url, endpoint, {
+        jsonrpc: "2.0",
+        id,
+        method: "tools/call",
+        params: { name, arguments: args },
+      });
+    // A tool error (an unknown tool: the SDK's McpServer answers a result with isError), a crash.
+    expect((await call(1, "no_such_tool", {})).status).toBe(202);
+    await stream.waitFor((text) => text.includes('"id":1'), "the tool error");
+    expect((await call(2, "slow", { ms: 400 })).status).toBe(202);
+    const logged = await sidecar.proc.waitForLine((l) => {
+      const line = jsonLine(l);
+      return line?.msg === "request" && line.mcpMethod === "tools/call" && line.tool === "slow";
+    }, "the slow call's access log line");
+    // Logged when its answer came, not at its 202: it took the call's 400 ms.
+    expect(Number(jsonLine(logged)?.durationMs)).toBeGreaterThanOrEqual(400);
+    expect(stream.text()).toContain("slept 400 ms");
+    const text = (await send(new URL("/metrics", sidecar.url))).text;
+    const calls = text
+      .split("\n")
+      .filter((l) => l.startsWith("mcp_sidecar_mcp_calls_total{") && l.includes("tools/call"));
+    expect(calls.some((l) => l.includes('outcome="tool_error"') && l.endsWith(" 1"))).toBe(true);
+    expect(calls.some((l) => l.includes('tool="slow"') && l.includes('outcome="result"'))).toBe(true);
+    // A call the stream's end leaves unanswered is over with its session: cancelled, not in flight forever.
+    expect((await call(3, "hang", {})).status).toBe(202);
+    stream.abort();
+    const hung = await sidecar.proc.waitForLine((l) => {
+      const line = jsonLine(l);
+      return line?.msg === "request" && line.tool === "hang";
+    }, "the unanswered call's access log line");
+    expect(jsonLine(hung)).toMatchObject({ status: 202, outcome: "client_closed", mcpOutcome: "cancelled" });
+  });
+
   it("a Streamable HTTP client's GET without a session (its stream reconnecting after a DELETE) gets 400, not a legacy session", async () => {
     const sidecar = await startSidecarProcess(["--stdio", TEST_SERVER, "--stdio-spares", "0"]);
     const reconnect = await send(new URL("/mcp", sidecar.url), {

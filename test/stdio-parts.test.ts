@@ -2,9 +2,10 @@
 // (line by line, cut, rate-limited on a manual clock, with a tail kept for the exit report), and
 // the answers a session keeps for its calls' outcomes.
 import { describe, expect, it } from "vitest";
+import { CallAnswers, MAX_KEPT_ANSWERS } from "../proxy/upstream/stdio/call-answers.ts";
 import { childEnvironment } from "../proxy/upstream/stdio/environment.ts";
 import { loadStdioSdk } from "../proxy/upstream/stdio/sdk.ts";
-import { type ChildLink, MAX_KEPT_ANSWERS, StdioSession } from "../proxy/upstream/stdio/session.ts";
+import { type ChildLink, StdioSession } from "../proxy/upstream/stdio/session.ts";
 import { StartBackoff } from "../proxy/upstream/stdio/start-backoff.ts";
 import { StderrLog } from "../proxy/upstream/stdio/stderr-log.ts";
 
@@ -104,7 +105,7 @@ describe("StderrLog (manual clock)", () => {
 describe("StdioSession's kept answers (for each call's outcome)", () => {
   // The child's side is the ChildLink interface (a process in production); here its messages are
   // handed in directly, as the process wrapper would, to count what the session keeps.
-  it("are taken once by the summary that asks, and bounded when nothing asks (a legacy POST)", async () => {
+  it("are taken once by the summary that asks, and bounded when nothing asks (a batch's later requests)", async () => {
     const sdk = await loadStdioSdk();
     const link: ChildLink = {
       send: () => true,
@@ -131,5 +132,34 @@ describe("StdioSession's kept answers (for each call's outcome)", () => {
     expect(session.answerTo(144)).toBeDefined();
     expect(session.answerTo(100 + MAX_KEPT_ANSWERS + 43)).toBeDefined();
     await session.end("stopped");
+  });
+});
+
+describe("CallAnswers (a legacy POST's call ends on the stream, after its 202)", () => {
+  it("tells a waiting exchange how its call ended, at once when it already has; nothing when the session ends first", () => {
+    const answers = new CallAnswers();
+    const heard: [number, string | undefined][] = [];
+    answers.answered(1, "tool_error");
+    answers.onAnswer(1, (answer) => heard.push([1, answer]));
+    answers.onAnswer(2, (answer) => heard.push([2, answer]));
+    answers.onAnswer(3, (answer) => heard.push([3, answer]));
+    expect(heard).toEqual([[1, "tool_error"]]);
+    answers.answered(2, "error");
+    expect(heard).toEqual([
+      [1, "tool_error"],
+      [2, "error"],
+    ]);
+    expect(answers.take(2)).toBeUndefined();
+    // A call its client cancelled may never be answered: its exchange hears so at once.
+    answers.onAnswer(5, (answer) => heard.push([5, answer]));
+    answers.cancelled(5);
+    expect(heard.at(-1)).toEqual([5, undefined]);
+    heard.pop();
+    answers.end();
+    answers.onAnswer(4, (answer) => heard.push([4, answer]));
+    expect(heard.slice(2)).toEqual([
+      [3, undefined],
+      [4, undefined],
+    ]);
   });
 });

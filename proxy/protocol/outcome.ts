@@ -130,10 +130,11 @@ export function callOutcomeOf(
     case "completed":
       break;
   }
-  // 202: a notification or response accepted; 204: nothing to answer. Both are how a call succeeds.
-  if (status === 202 || status === 204) return "result";
   const answer = readAnswer();
   if (answer === "error") return "jsonrpc_error";
   if (answer !== undefined) return answer;
+  // 202: accepted, its answer (if any) not in this response (a legacy POST's comes on its stream,
+  // and only an upstream that saw it can say how it went); 204: nothing to answer.
+  if (status === 202 || status === 204) return "result";
   return status >= 400 ? "transport_error" : "result";
 }

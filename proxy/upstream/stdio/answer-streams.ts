@@ -43,7 +43,8 @@ export function plainRequestOf(body: unknown): PlainRequest | undefined {
   if (!isPlainObject(body) || body.jsonrpc !== "2.0") return undefined;
   const { id, method, params } = body;
   if (typeof method !== "string" || method === "initialize") return undefined;
-  if (typeof id !== "string" && !Number.isInteger(id)) return undefined;
+  // The schema's z.number().int() is a safe integer: a larger id would be refused by an SDK child.
+  if (typeof id !== "string" && !Number.isSafeInteger(id)) return undefined;
   for (const name in body) if (!REQUEST_KEYS.has(name)) return undefined;
   if (params !== undefined) {
     if (!isPlainObject(params)) return undefined;
@@ -51,7 +52,7 @@ export function plainRequestOf(body: unknown): PlainRequest | undefined {
     if (meta !== undefined) {
       if (!isPlainObject(meta) || RELATED_TASK_META_KEY in meta) return undefined;
       const token = meta.progressToken;
-      if (token !== undefined && typeof token !== "string" && !Number.isInteger(token)) return undefined;
+      if (token !== undefined && typeof token !== "string" && !Number.isSafeInteger(token)) return undefined;
     }
   }
   return body as unknown as PlainRequest;
@@ -59,17 +60,22 @@ export function plainRequestOf(body: unknown): PlainRequest | undefined {
 
 /**
  * Whether the POST's headers pass the SDK transport's checks for a request after initialize: it
- * accepts both JSON and SSE (a substring test, as the SDK's), it says its body is JSON, and its
- * MCP-Protocol-Version, when sent, is one the SDK supports. Otherwise the SDK answers its own error.
+ * accepts both JSON and SSE (a substring test, as the SDK's), its body is JSON, it names the session
+ * once, and its MCP-Protocol-Version, when sent, is one the SDK supports. Only the plain
+ * `Content-Type: application/json` a client sends is taken here (the SDK parses any other, and
+ * sees repeated headers joined): anything else goes to the SDK, which judges and answers its error.
  */
-export function headersPassSdkChecks(req: IncomingMessage, supportedVersions: readonly string[]): boolean {
+export function headersPassSdkChecks(
+  req: IncomingMessage,
+  sessionId: string,
+  supportedVersions: readonly string[],
+): boolean {
   const accept = req.headers.accept;
   if (accept === undefined || !accept.includes("application/json") || !accept.includes("text/event-stream"))
     return false;
-  const type = req.headers["content-type"];
-  if (type === undefined) return false;
-  if (type !== "application/json" && type.split(";", 1)[0]?.trim().toLowerCase() !== "application/json")
-    return false;
+  const types = req.headersDistinct["content-type"];
+  if (types?.length !== 1 || types[0] !== "application/json") return false;
+  if (req.headers["mcp-session-id"] !== sessionId) return false;
   const version = req.headers["mcp-protocol-version"];
   return version === undefined || (typeof version === "string" && supportedVersions.includes(version));
 }
@@ -87,9 +93,13 @@ export class AnswerStreams {
     this.#keepAliveMs = keepAliveMs;
   }
 
-  /** Whether request `id` already has a stream open here (a client reusing an id goes to the SDK). */
-  has(id: RequestId): boolean {
-    return this.#streams.has(key(id));
+  /** The session is done with request `id` without an answer (its client cancelled it): its stream ends. */
+  endWithoutAnswer(id: RequestId): void {
+    const stream = this.#streams.get(key(id));
+    if (stream === undefined) return;
+    this.#streams.delete(key(id));
+    stream.keepalive.stop();
+    stream.res.end();
   }
 
   /** Opens request `id`'s stream: the SDK's status and headers, sent at once (the call may be long). */
@@ -123,9 +133,9 @@ export class AnswerStreams {
     const stream = this.#streams.get(k);
     if (stream === undefined) return false;
     const event = `event: message\ndata: ${JSON.stringify(message)}\n\n`;
+    // The keepalive keeps its own beat, as the SDK's interval does, whatever else is written.
     if (!isAnswer) {
       stream.res.write(event);
-      stream.keepalive.touch();
       return true;
     }
     this.#streams.delete(k);

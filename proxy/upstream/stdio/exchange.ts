@@ -6,7 +6,12 @@ import type { ServerResponse } from "node:http";
 import type { SidecarErrorSpec } from "../../errors.ts";
 import { writeSidecarError } from "../../http/answers.ts";
 import type { McpMessageInfo } from "../../protocol/jsonrpc.ts";
-import { classifyExchange, type ExchangeKind, type ExchangeOutcome } from "../../protocol/outcome.ts";
+import {
+  type Answer,
+  classifyExchange,
+  type ExchangeKind,
+  type ExchangeOutcome,
+} from "../../protocol/outcome.ts";
 import type { CutExchange } from "../../telemetry/telemetry.ts";
 import {
   type AdmittedRequest,
@@ -29,6 +34,12 @@ export class StdioExchange implements InFlightExchange {
   /** Ends a stateless listen stream (the pool sets it). */
   endStream: (() => void) | undefined;
   #outcome: ExchangeOutcome | undefined;
+  readonly #finish: () => void;
+  #finished = false;
+  /** A legacy POST answered 202, its call still waiting for its answer on the stream. */
+  #waitingForStream = false;
+  /** How that call ended (undefined: the session ended first). */
+  #streamAnswer: Answer | undefined;
 
   constructor(request: AdmittedRequest, observer: ExchangeObserver) {
     this.request = request;
@@ -36,8 +47,26 @@ export class StdioExchange implements InFlightExchange {
     const { res } = request;
     res.once("close", () => {
       if (this.#outcome === undefined) this.#outcome = res.writableFinished ? "completed" : "client_closed";
-      observer.exchangeFinished(res, this.#summary());
+      const id = this.message?.ids[0];
+      const session = this.session;
+      if (this.#outcome !== "completed" || res.statusCode !== 202 || !session?.isLegacy || id == null) {
+        this.#finish();
+        return;
+      }
+      // A legacy POST's call is not over at its 202: its answer comes on the session's stream.
+      // Until then it is in flight (the drain waits for it), and its summary says how it ended.
+      this.#waitingForStream = true;
+      session.onAnswer(id, (answer) => {
+        if (answer === undefined && this.#outcome === "completed") this.#outcome = "client_closed";
+        this.#streamAnswer = answer;
+        this.#finish();
+      });
     });
+    this.#finish = () => {
+      if (this.#finished) return;
+      this.#finished = true;
+      observer.exchangeFinished(res, this.#summary());
+    };
   }
 
   /** A session's GET stream ends (a legacy one once its answers are out); the client reconnects elsewhere. */
@@ -78,6 +107,11 @@ export class StdioExchange implements InFlightExchange {
 
   cut(): void {
     const { res } = this.request;
+    if (this.#waitingForStream && !this.#finished) {
+      this.#outcome = "cut";
+      this.#finish();
+      return;
+    }
     if (res.destroyed || res.writableFinished) return;
     this.#outcome = "cut";
     res.destroy();
@@ -96,7 +130,10 @@ export class StdioExchange implements InFlightExchange {
       outcome: this.#outcome ?? "completed",
       status: res.headersSent ? res.statusCode : 0,
       message: this.message,
-      readAnswer: () => (firstId === undefined || firstId === null ? undefined : session?.answerTo(firstId)),
+      readAnswer: () => {
+        if (this.#waitingForStream) return this.#streamAnswer;
+        return firstId === undefined || firstId === null ? undefined : session?.answerTo(firstId);
+      },
       errorCode: this.errorCode,
     });
   }

@@ -13,11 +13,9 @@ import { SIDECAR_ERRORS, type SidecarErrorSpec } from "../../errors.ts";
 import { SIDECAR_JSONRPC_ERROR_CODE } from "../../protocol/jsonrpc.ts";
 import type { Answer } from "../../protocol/outcome.ts";
 import { AnswerStreams, headersPassSdkChecks, plainRequestOf } from "./answer-streams.ts";
+import { CallAnswers } from "./call-answers.ts";
 import { answerOf, isRequest, isResponse, requestKey as key } from "./messages.ts";
 import type { StdioSdk } from "./sdk.ts";
-
-/** Answers kept for summaries not yet asked (one per request in flight, in practice). */
-export const MAX_KEPT_ANSWERS = 256;
 
 /** What a session needs of its child process (child.ts provides it). */
 export interface ChildLink {
@@ -75,7 +73,7 @@ export class StdioSession {
   /** progressToken -> the request it reports on, so progress goes on that request's stream. */
   readonly #progress = new Map<string, RequestId>();
   /** How the child answered each request (for the call's outcome in metrics and logs). */
-  readonly #answers = new Map<string, Answer>();
+  readonly #answers = new CallAnswers();
   #sessionId: string | undefined;
   #openPosts = 0;
   #answeredAny = false;
@@ -199,7 +197,9 @@ export class StdioSession {
     const streams = this.#answerStreams;
     const request = plainRequestOf(parsedBody);
     if (streams === undefined || this.#sessionId === undefined || request === undefined) return false;
-    if (streams.has(request.id) || !headersPassSdkChecks(req, this.#options.sdk.supportedProtocolVersions))
+    // An id still in flight is the client's mistake, and the SDK's to handle as it does.
+    if (this.#pending.has(key(request.id))) return false;
+    if (!headersPassSdkChecks(req, this.#sessionId, this.#options.sdk.supportedProtocolVersions))
       return false;
     streams.open(res, request.id, this.#sessionId);
     this.#fromClient(request as JSONRPCMessage);
@@ -228,19 +228,12 @@ export class StdioSession {
 
   /** How the child answered request `id`, once it has; asked once, by the exchange's summary. */
   answerTo(id: RequestId): Answer | undefined {
-    const answer = this.#answers.get(key(id));
-    this.#answers.delete(key(id));
-    return answer;
+    return this.#answers.take(id);
   }
 
-  /**
-   * Keeps how a request was answered until its exchange's summary asks. A legacy POST is summed up
-   * at its 202, before the answer comes on the stream, and never asks: the oldest go past a bound.
-   */
-  #keepAnswer(id: RequestId, answer: Answer): void {
-    this.#answers.set(key(id), answer);
-    if (this.#answers.size > MAX_KEPT_ANSWERS)
-      this.#answers.delete(this.#answers.keys().next().value as string);
+  /** Calls `then` once request `id` is answered, with how; with undefined if the session ends first. */
+  onAnswer(id: RequestId, then: (answer: Answer | undefined) => void): void {
+    this.#answers.onAnswer(id, then);
   }
 
   /** Ends the session: its child is stopped (whole group), its streams closed. Idempotent. */
@@ -250,6 +243,7 @@ export class StdioSession {
       this.#options.ended(this, why);
       const transport = this.#streamable ?? this.#legacy;
       this.#answerStreams?.closeAll();
+      this.#answers.end();
       this.#stopped = Promise.allSettled([this.#child.stop(), transport?.close()]);
     }
     return this.#stopped as Promise<unknown>;
@@ -267,6 +261,21 @@ export class StdioSession {
     }
     if (!this.#child.send(message) && isRequest(message))
       this.#fail(message.id, SIDECAR_ERRORS.stdioChildExited, "the MCP server process is gone");
+    if ("method" in message && message.method === "notifications/cancelled") this.#cancelled(message.params);
+  }
+
+  /**
+   * The client cancelled a request, which the server may now leave unanswered (the spec lets it,
+   * and the SDK's servers do): it is no longer in flight, or it would keep its session from ever
+   * being idle. Its stream ends; a late answer has nowhere to go.
+   */
+  #cancelled(params: unknown): void {
+    const id = (params as { requestId?: unknown } | undefined)?.requestId;
+    if (typeof id !== "string" && typeof id !== "number") return;
+    this.#answerStreams?.endWithoutAnswer(id);
+    this.#answers.cancelled(id);
+    for (const [token, of] of this.#progress) if (of === id) this.#progress.delete(token);
+    if (this.#pending.delete(key(id)) && this.#pending.size === 0) this.#answered();
   }
 
   #fromChild(message: JSONRPCMessage): void {
@@ -275,7 +284,7 @@ export class StdioSession {
     if (isResponse(message)) {
       if (!this.#answeredAny) this.#options.firstAnswer?.(this.#options.now() - this.#startedAt);
       this.#answeredAny = true;
-      this.#keepAnswer(message.id, answerOf(message));
+      this.#answers.answered(message.id, answerOf(message));
       for (const [token, id] of this.#progress) if (id === message.id) this.#progress.delete(token);
       this.#send(message, undefined);
       if (this.#pending.delete(key(message.id)) && this.#pending.size === 0) this.#answered();
@@ -336,7 +345,7 @@ export class StdioSession {
 
   /** Answers a request the child will never answer, with the sidecar's JSON-RPC error. */
   #fail(id: RequestId, spec: SidecarErrorSpec, message: string): void {
-    this.#keepAnswer(id, "error");
+    this.#answers.answered(id, "error");
     const error = {
       jsonrpc: "2.0" as const,
       id,
