@@ -10,7 +10,7 @@ import { StartBackoff } from "../proxy/upstream/stdio/start-backoff.ts";
 import { StderrLog } from "../proxy/upstream/stdio/stderr-log.ts";
 
 describe("childEnvironment", () => {
-  it("is PATH, HOME, LANG, TZ, the --stdio-env settings and the secrets: nothing else of the sidecar's", () => {
+  it("is PATH, HOME, LANG, TZ, PYTHONUNBUFFERED, the --stdio-env settings and the secrets: nothing else of the sidecar's", () => {
     const base = { PATH: "/bin", HOME: "/h", LANG: "C", TZ: "UTC", EXTRA: "e", AWS_TOKEN: "s3cr3t" };
     expect(
       childEnvironment(
@@ -21,8 +21,24 @@ describe("childEnvironment", () => {
         ],
         { API_KEY: "s3cr3t-k" },
       ),
-    ).toEqual({ PATH: "/bin", HOME: "/h", LANG: "C", TZ: "UTC", EXTRA: "e", MODE: "x", API_KEY: "s3cr3t-k" });
-    expect(childEnvironment({ PATH: "/bin", AWS_TOKEN: "s3cr3t" }, [], {})).toEqual({ PATH: "/bin" });
+    ).toEqual({
+      PATH: "/bin",
+      HOME: "/h",
+      LANG: "C",
+      TZ: "UTC",
+      PYTHONUNBUFFERED: "1",
+      EXTRA: "e",
+      MODE: "x",
+      API_KEY: "s3cr3t-k",
+    });
+    expect(childEnvironment({ PATH: "/bin", AWS_TOKEN: "s3cr3t" }, [], {})).toEqual({
+      PATH: "/bin",
+      PYTHONUNBUFFERED: "1",
+    });
+    // A --stdio-env says otherwise.
+    expect(childEnvironment({}, [{ name: "PYTHONUNBUFFERED", value: "" }], {})).toEqual({
+      PYTHONUNBUFFERED: "",
+    });
   });
 });
 

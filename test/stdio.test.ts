@@ -11,7 +11,14 @@ import { CHILD_OOM_SCORE_ADJ } from "../proxy/upstream/stdio/process.ts";
 import { initializeBody, send } from "./helpers/client.ts";
 import { stopAllEmulators } from "./helpers/emulator.ts";
 import { jsonLine, type Started, startSidecarProcess, stopAllProcesses } from "./helpers/processes.ts";
-import { EVERYTHING, MEMORY, startWithSecretEnv, TEST_SERVER, textOf } from "./helpers/stdio.ts";
+import {
+  EVERYTHING,
+  MEMORY,
+  PYTHON_SERVER,
+  startWithSecretEnv,
+  TEST_SERVER,
+  textOf,
+} from "./helpers/stdio.ts";
 
 afterEach(async () => {
   await stopAllProcesses();
@@ -102,6 +109,16 @@ describe("--stdio with real stdio servers", () => {
     });
     expect(textOf(await a.client.callTool({ name: "read_graph", arguments: {} }))).toContain("sidecar");
     await a.client.close();
+  });
+
+  it("a Python server that print()s its answers to the pipe, unflushed: served, not stuck in Python's buffer", async () => {
+    const sidecar = await startSidecarProcess(["--stdio", PYTHON_SERVER]);
+    const { client } = await connect(sidecar.url);
+    expect((await client.listTools()).tools.map((tool) => tool.name)).toEqual(["echo"]);
+    expect(textOf(await client.callTool({ name: "echo", arguments: { message: "hi" } }))).toBe(
+      "python says hi",
+    );
+    await client.close();
   });
 
   it("50 sessions at once: a child each (no cross-talk), all answered, all stopped on DELETE", async () => {
@@ -289,7 +306,7 @@ describe("--stdio warm spares", () => {
 });
 
 describe("--stdio environment and stop", () => {
-  it("gives the child PATH, HOME, LANG, TZ and --stdio-env only: never the agent token or MCP_SIDECAR_*", async () => {
+  it("gives the child PATH, HOME, LANG, TZ, PYTHONUNBUFFERED and --stdio-env only: never the agent token or MCP_SIDECAR_*", async () => {
     const sidecar = await startSidecarProcess(
       ["--stdio", TEST_SERVER, "--stdio-env", "EXTRA_CA", "--stdio-env", "MODE=test"],
       {
@@ -310,6 +327,7 @@ describe("--stdio environment and stop", () => {
         "EXTRA_CA",
         "MODE",
         "PATH",
+        "PYTHONUNBUFFERED",
         "TZ",
         ...(process.env.HOME ? ["HOME"] : []),
         ...(process.env.LANG ? ["LANG"] : []),

@@ -57,7 +57,7 @@ export const STDIO_OPTIONS: readonly OptionSpec[] = [
     default: undefined,
     kind: "repeatable",
     description:
-      "Give the stdio children NAME: the sidecar's own value, or VALUE. They get only PATH, HOME, LANG, TZ, these and --secret-env (repeatable; env: comma-separated)",
+      "Give the stdio children NAME: the sidecar's own value, or VALUE. They get only PATH, HOME, LANG, TZ, PYTHONUNBUFFERED=1, these and --secret-env (repeatable; env: comma-separated)",
     parse: parseEnvSetting,
   }),
   option({

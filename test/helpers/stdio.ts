@@ -1,6 +1,7 @@
 // The stdio servers the stdio upstream's tests run, as --stdio command lines, the one answer shape
 // they read, and a sidecar whose children get a secret that the tests rotate.
 
+import { execFileSync } from "node:child_process";
 import { AGENT_TOKEN, startEmulator } from "./emulator.ts";
 import { ROOT, startSidecarProcess } from "./processes.ts";
 
@@ -9,6 +10,13 @@ const NODE = process.execPath;
 export const TEST_SERVER = `${NODE} ${ROOT}test/peers/stdio-test-server.ts`;
 export const EVERYTHING = `${NODE} ${ROOT}node_modules/@modelcontextprotocol/server-everything/dist/index.js stdio`;
 export const MEMORY = `${NODE} ${ROOT}node_modules/@modelcontextprotocol/server-memory/dist/index.js`;
+/**
+ * test/peers/stdio-python-server.py, by the interpreter's own path (a pyenv shim on PATH would
+ * need more of the environment than a child gets). .ci/run installs python3 where it is missing.
+ */
+export const PYTHON_SERVER = `${execFileSync("python3", ["-c", "import sys; print(sys.executable)"], {
+  encoding: "utf8",
+}).trim()} ${ROOT}test/peers/stdio-python-server.py`;
 
 type Text = { content: { text: string }[] };
 /** The first text content of a tool result. */

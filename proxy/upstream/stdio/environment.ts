@@ -2,6 +2,11 @@
 // secrets (the agent's token above all) and its configuration; a child gets none of it unless
 // named: PATH, HOME, LANG, TZ as the sidecar has them (config.ts reads them from the environment
 // parseConfig is given), each --stdio-env, and each --secret-env's current value. Pure.
+//
+// One variable more, PYTHONUNBUFFERED=1 (a --stdio-env can set it otherwise): Python block-buffers
+// a stdout that is a pipe, so a server that print()s its answers without flushing would hold them
+// until 8 KiB had piled up, and every call would hang (a failure users of stdio bridges report).
+// Other runtimes ignore it.
 
 import type { EnvSetting } from "../../config/values.ts";
 
@@ -12,6 +17,7 @@ export function childEnvironment(
 ): Record<string, string> {
   const env: Record<string, string> = {};
   for (const name of ["PATH", "HOME", "LANG", "TZ"]) if (base[name] !== undefined) env[name] = base[name];
+  env.PYTHONUNBUFFERED = "1";
   for (const setting of settings) {
     const value = setting.value ?? base[setting.name];
     if (value !== undefined) env[setting.name] = value;
