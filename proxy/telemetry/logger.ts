@@ -2,6 +2,7 @@
 // nothing here logs headers or bodies, and session ids are hashed before they are logged
 // (access-log.ts).
 
+import { writeSync } from "node:fs";
 import { type DestinationStream, type Logger, pino } from "pino";
 import type { LogLevel } from "../config.ts";
 
@@ -22,20 +23,44 @@ const FLUSH_EVERY_MS = 1000;
  * loses nothing; only a SIGKILL can lose the last second.
  */
 export function createProcessLogger(level: LogLevel): ProcessLogger {
-  const destination = pino.destination({ dest: 1, sync: false, minLength: 4096 });
+  // A stdout that stays full (its reader alive but not reading) is retried until this deadline,
+  // which only the exit's flush sets: the process ends rather than waiting on it forever.
+  let giveUpAt = Number.POSITIVE_INFINITY;
+  const destination = pino.destination({
+    dest: 1,
+    sync: false,
+    minLength: 4096,
+    retryEAGAIN: () => Date.now() < giveUpAt,
+  });
   const timer = setInterval(() => destination.flush(), FLUSH_EVERY_MS);
   timer.unref();
   return {
     logger: createLogger(level, destination),
     flushSync() {
+      giveUpAt = Date.now() + EXIT_FLUSH_MS;
+      try {
+        // sonic-boom 4's flushSync retries a failed write forever, whatever the error: with
+        // stdout's reader gone (EPIPE: a supervisor that died) the process would never exit.
+        // A zero-length write finds that out and writes nothing.
+        writeSync(1, "");
+      } catch {
+        // Nothing more can be written: what pino does on an EPIPE of its own, so that its exit
+        // hook's flush does not loop either.
+        destination.flushSync = () => {};
+        destination.write = () => true;
+        return;
+      }
       try {
         destination.flushSync();
       } catch {
-        // stdout already gone (a closed pipe): nothing more can be written anyway
+        // stdout failed meanwhile: nothing more can be written anyway
       }
     },
   };
 }
+
+/** How long the exit's flush may wait on a stdout that is full. */
+const EXIT_FLUSH_MS = 2000;
 
 export function createLogger(level: LogLevel, destination?: DestinationStream): Logger {
   return pino(
