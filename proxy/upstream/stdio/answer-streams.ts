@@ -24,6 +24,16 @@ export interface PlainRequest {
   readonly params?: Record<string, unknown>;
 }
 
+/** Whether header `name` (lower case) is sent once: Node keeps only the first of some, the SDK sees all. */
+function onlyOne(rawHeaders: readonly string[], name: string): boolean {
+  let seen = 0;
+  for (let i = 0; i < rawHeaders.length; i += 2) {
+    const header = rawHeaders[i] as string;
+    if (header.length === name.length && header.toLowerCase() === name) seen++;
+  }
+  return seen === 1;
+}
+
 const REQUEST_KEYS = new Set(["jsonrpc", "id", "method", "params"]);
 
 function isPlainObject(value: unknown): value is Record<string, unknown> {
@@ -73,8 +83,8 @@ export function headersPassSdkChecks(
   const accept = req.headers.accept;
   if (accept === undefined || !accept.includes("application/json") || !accept.includes("text/event-stream"))
     return false;
-  const types = req.headersDistinct["content-type"];
-  if (types?.length !== 1 || types[0] !== "application/json") return false;
+  if (req.headers["content-type"] !== "application/json" || !onlyOne(req.rawHeaders, "content-type"))
+    return false;
   if (req.headers["mcp-session-id"] !== sessionId) return false;
   const version = req.headers["mcp-protocol-version"];
   return version === undefined || (typeof version === "string" && supportedVersions.includes(version));
