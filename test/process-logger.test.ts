@@ -18,7 +18,7 @@ afterEach(() => {
  * stdout is made non-blocking, as Node's own process.stdout makes a pipe (the sidecar's --help and
  * subcommands write through it): a full pipe then answers EAGAIN instead of blocking the write.
  */
-function loggingChild(lines: number) {
+function loggingChild(lines: number, throughShellPipeTo?: string) {
   const script = `
     void process.stdout.fd;
     const { createProcessLogger } = await import(${JSON.stringify(`${ROOT}proxy/telemetry/logger.ts`)});
@@ -26,13 +26,29 @@ function loggingChild(lines: number) {
     process.stdin.once("data", () => {
       for (let i = 0; i < ${lines}; i++) logger.info({ i, pad: "x".repeat(200) }, "a line");
       flushSync();
+      // A line after the flush (an exit handler's): pino's own exit hook flushes it.
+      logger.info("after the flush");
+      process.stderr.write("exiting\\n");
       process.exit(0);
     });
     process.stderr.write("ready\\n");
   `;
-  const child = spawn(process.execPath, ["--input-type=module", "-e", script], {
-    stdio: ["pipe", "pipe", "pipe"],
-  });
+  const child =
+    throughShellPipeTo === undefined
+      ? spawn(process.execPath, ["--input-type=module", "-e", script], { stdio: ["pipe", "pipe", "pipe"] })
+      : // A real pipe (Node's own "pipe" is a socketpair): what a shell, containerd or most supervisors give.
+        spawn(
+          "/bin/sh",
+          [
+            "-c",
+            `{ "$0" --input-type=module -e "$1"; echo "node exited $?" >&2; } | ${throughShellPipeTo}`,
+            process.execPath,
+            script,
+          ],
+          {
+            stdio: ["pipe", "pipe", "pipe"],
+          },
+        );
   children.push(child);
   const ready = new Promise<void>((resolve) =>
     child.stderr.setEncoding("utf8").on("data", (text: string) => text.includes("ready") && resolve()),
@@ -48,6 +64,19 @@ describe("the process logger's flush before exit", () => {
     go();
     const [code] = await once(child, "exit");
     expect(code).toBe(0);
+  });
+
+  it("returns when stdout is a real pipe whose reader is gone", async () => {
+    const { child, ready, go } = loggingChild(10, "true");
+    let stderr = "";
+    child.stderr.on("data", (text: string) => {
+      stderr += text;
+    });
+    await ready;
+    go();
+    await once(child, "exit");
+    expect(stderr).toContain("exiting");
+    expect(stderr).toContain("node exited 0");
   });
 
   it("gives up on a stdout whose reader stopped reading, rather than waiting on it forever", async () => {
@@ -69,6 +98,7 @@ describe("the process logger's flush before exit", () => {
     await ready;
     go();
     await once(child, "exit");
-    expect(out.trim().split("\n")).toHaveLength(1000);
+    // The late line too: pino's exit hook flushed it.
+    expect(out.trim().split("\n")).toHaveLength(1001);
   });
 });

@@ -171,6 +171,13 @@ describe("CallAnswers (a legacy POST's call ends on the stream, after its 202)",
     answers.cancelled(5);
     expect(heard.at(-1)).toEqual([5, undefined]);
     heard.pop();
+    // The same id waited for twice (a client reusing an id in flight): the first hears nothing more.
+    answers.onAnswer(6, (answer) => heard.push([6, answer]));
+    answers.onAnswer(6, (answer) => heard.push([60, answer]));
+    expect(heard.at(-1)).toEqual([6, undefined]);
+    answers.answered(6, "result");
+    expect(heard.at(-1)).toEqual([60, "result"]);
+    heard.splice(-2);
     answers.end();
     answers.onAnswer(4, (answer) => heard.push([4, answer]));
     expect(heard.slice(2)).toEqual([

@@ -2,7 +2,6 @@
 // nothing here logs headers or bodies, and session ids are hashed before they are logged
 // (access-log.ts).
 
-import { writeSync } from "node:fs";
 import { type DestinationStream, type Logger, pino } from "pino";
 import type { LogLevel } from "../config.ts";
 
@@ -36,24 +35,19 @@ export function createProcessLogger(level: LogLevel): ProcessLogger {
   timer.unref();
   return {
     logger: createLogger(level, destination),
+    // sonic-boom is held at 5 (package.json overrides; pino 10.4 asks for ^4): 4's flushSync
+    // retried every failed write forever, EPIPE included, so a sidecar whose stdout reader was
+    // gone (a supervisor that died) never finished its exit.
     flushSync() {
       giveUpAt = Date.now() + EXIT_FLUSH_MS;
       try {
-        // sonic-boom 4's flushSync retries a failed write forever, whatever the error: with
-        // stdout's reader gone (EPIPE: a supervisor that died) the process would never exit.
-        // A zero-length write finds that out and writes nothing.
-        writeSync(1, "");
-      } catch {
-        // Nothing more can be written: what pino does on an EPIPE of its own, so that its exit
-        // hook's flush does not loop either.
-        destination.flushSync = () => {};
-        destination.write = () => true;
-        return;
-      }
-      try {
         destination.flushSync();
       } catch {
-        // stdout failed meanwhile: nothing more can be written anyway
+        // stdout's reader is gone (EPIPE) or stopped reading: nothing more can be written. What
+        // pino does on an EPIPE of its own, so that its exit hook's flush throws nothing either
+        // (a throw in an exit handler would skip the handlers after it: the children's SIGKILL).
+        destination.flushSync = () => {};
+        destination.write = () => true;
       }
     },
   };

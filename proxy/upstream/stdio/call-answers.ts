@@ -24,8 +24,14 @@ export class CallAnswers {
   /** Calls `then` once request `id` is answered, with how; with undefined if the session ends first. */
   onAnswer(id: RequestId, then: (answer: Answer | undefined) => void): void {
     const kept = this.take(id);
-    if (kept !== undefined || this.#over) then(kept);
-    else this.#awaiting.set(key(id), then);
+    if (kept !== undefined || this.#over) {
+      then(kept);
+      return;
+    }
+    // A client that reused an id still in flight: its earlier call will not hear of an answer
+    // (which one the child's answer belongs to is unknowable), and must not wait forever.
+    this.#awaiting.get(key(id))?.(undefined);
+    this.#awaiting.set(key(id), then);
   }
 
   /**
