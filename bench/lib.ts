@@ -162,12 +162,17 @@ export async function waitForHttp(url: string, wantStatus = 200, timeoutMs = 10_
   throw new Error(`${url} did not answer ${wantStatus} within ${timeoutMs} ms`);
 }
 
+/** The fields of /proc/PID/stat after the command name (which may hold spaces): [11] is utime. */
+function statFields(pid: number): string[] {
+  const stat = readFileSync(`/proc/${pid}/stat`, "utf8");
+  return stat.slice(stat.lastIndexOf(")") + 2).split(" ");
+}
+
 /** utime + stime of the processes, in seconds. */
 export function cpuSeconds(pids: number[]): number {
   let ticks = 0;
   for (const pid of pids) {
-    const stat = readFileSync(`/proc/${pid}/stat`, "utf8");
-    const fields = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
+    const fields = statFields(pid);
     ticks += Number(fields[11]) + Number(fields[12]);
   }
   return ticks / CLOCK_TICKS_PER_SECOND;
@@ -175,8 +180,7 @@ export function cpuSeconds(pids: number[]): number {
 
 /** CPU seconds of the processes `pid` has waited for (exited children, with what they waited for). */
 export function reapedChildrenCpuSeconds(pid: number): number {
-  const stat = readFileSync(`/proc/${pid}/stat`, "utf8");
-  const fields = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
+  const fields = statFields(pid);
   return (Number(fields[13]) + Number(fields[14])) / CLOCK_TICKS_PER_SECOND;
 }
 

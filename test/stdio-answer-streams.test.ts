@@ -6,9 +6,10 @@ import type { JSONRPCMessage } from "@modelcontextprotocol/sdk/types.js";
 import { afterEach, describe, expect, it } from "vitest";
 import { headersPassSdkChecks, plainRequestOf } from "../proxy/upstream/stdio/answer-streams.ts";
 import { loadStdioSdk, type StdioSdk } from "../proxy/upstream/stdio/sdk.ts";
-import { type ChildLink, StdioSession } from "../proxy/upstream/stdio/session.ts";
+import type { ChildLink } from "../proxy/upstream/stdio/session.ts";
 import { initializeBody, rawExchange, send } from "./helpers/client.ts";
 import { closeHttp, listenHttp } from "./helpers/net.ts";
+import { sessionOver } from "./helpers/stdio-session.ts";
 
 const closers: (() => Promise<unknown>)[] = [];
 afterEach(async () => {
@@ -144,15 +145,7 @@ describe("StdioSession's calls", () => {
       onexit: undefined,
       stop: async () => {},
     };
-    const session = new StdioSession(link, {
-      sdk,
-      keepAliveMs: 0,
-      maxBodyBytes: 1 << 20,
-      now: () => 0,
-      newSessionId: () => "session-1",
-      initialized: () => {},
-      ended: () => {},
-    });
+    const session = sessionOver(link, sdk, "session-1");
     closers.push(() => session.end("stopped"));
     const { server, url } = await listenHttp((req, res) => {
       let body = "";

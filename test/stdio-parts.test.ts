@@ -5,9 +5,10 @@ import { describe, expect, it } from "vitest";
 import { CallAnswers, MAX_KEPT_ANSWERS } from "../proxy/upstream/stdio/call-answers.ts";
 import { childEnvironment } from "../proxy/upstream/stdio/environment.ts";
 import { loadStdioSdk } from "../proxy/upstream/stdio/sdk.ts";
-import { type ChildLink, StdioSession } from "../proxy/upstream/stdio/session.ts";
+import type { ChildLink } from "../proxy/upstream/stdio/session.ts";
 import { StartBackoff } from "../proxy/upstream/stdio/start-backoff.ts";
 import { StderrLog } from "../proxy/upstream/stdio/stderr-log.ts";
+import { sessionOver } from "./helpers/stdio-session.ts";
 
 describe("childEnvironment", () => {
   it("is PATH, HOME, LANG, TZ, PYTHONUNBUFFERED, the --stdio-env settings and the secrets: nothing else of the sidecar's", () => {
@@ -129,15 +130,7 @@ describe("StdioSession's kept answers (for each call's outcome)", () => {
       onexit: undefined,
       stop: async () => {},
     };
-    const session = new StdioSession(link, {
-      sdk,
-      keepAliveMs: 0,
-      maxBodyBytes: 1 << 20,
-      now: () => 0,
-      newSessionId: () => "s",
-      initialized: () => {},
-      ended: () => {},
-    });
+    const session = sessionOver(link, sdk, "s");
     const answer = (id: number) => link.onmessage?.({ jsonrpc: "2.0", id, result: { content: [] } });
     answer(1);
     expect(session.answerTo(1)).toBeDefined();

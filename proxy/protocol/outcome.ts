@@ -98,13 +98,18 @@ export function answerOf(text: string, eventStream: boolean): Answer | undefined
   let answer: "result" | "tool_error" | undefined;
   for (const item of Array.isArray(parsed) ? parsed : [parsed]) {
     if (typeof item !== "object" || item === null) continue;
-    if ("error" in item) return "error";
-    if ("result" in item) {
-      const result = (item as { result?: { isError?: unknown } }).result;
-      answer = answer === "tool_error" || result?.isError === true ? "tool_error" : "result";
-    }
+    const one = answerOfMessage(item);
+    if (one === "error") return "error";
+    if (one !== undefined) answer = answer === "tool_error" ? "tool_error" : one;
   }
   return answer;
+}
+
+/** How one JSON-RPC message answers: an error, a result flagged `isError`, a result; else not an answer. */
+export function answerOfMessage(message: object): Answer | undefined {
+  if ("error" in message) return "error";
+  if (!("result" in message)) return undefined;
+  return (message as { result?: { isError?: unknown } }).result?.isError === true ? "tool_error" : "result";
 }
 
 /**

@@ -105,11 +105,7 @@ export class AnswerStreams {
 
   /** The session is done with request `id` without an answer (its client cancelled it): its stream ends. */
   endWithoutAnswer(id: RequestId): void {
-    const stream = this.#streams.get(key(id));
-    if (stream === undefined) return;
-    this.#streams.delete(key(id));
-    stream.keepalive.stop();
-    stream.res.end();
+    this.#end(key(id), undefined);
   }
 
   /** Opens request `id`'s stream: the SDK's status and headers, sent at once (the call may be long). */
@@ -144,22 +140,22 @@ export class AnswerStreams {
     if (stream === undefined) return false;
     const event = `event: message\ndata: ${JSON.stringify(message)}\n\n`;
     // The keepalive keeps its own beat, as the SDK's interval does, whatever else is written.
-    if (!isAnswer) {
-      stream.res.write(event);
-      return true;
-    }
-    this.#streams.delete(k);
-    stream.keepalive.stop();
-    stream.res.end(event);
+    if (isAnswer) this.#end(k, event);
+    else stream.res.write(event);
     return true;
   }
 
   /** The session is over: every stream still open ends (as the SDK's close ends its own). */
   closeAll(): void {
-    for (const { res, keepalive } of this.#streams.values()) {
-      keepalive.stop();
-      res.end();
-    }
-    this.#streams.clear();
+    for (const k of [...this.#streams.keys()]) this.#end(k, undefined);
+  }
+
+  /** Ends stream `k`, with `lastEvent` when there is one to write. */
+  #end(k: string, lastEvent: string | undefined): void {
+    const stream = this.#streams.get(k);
+    if (stream === undefined) return;
+    this.#streams.delete(k);
+    stream.keepalive.stop();
+    stream.res.end(lastEvent);
   }
 }

@@ -2,7 +2,7 @@
 // answers, a request id as a map key, and how an answer came out (for the call's metrics).
 
 import type { JSONRPCMessage, RequestId } from "@modelcontextprotocol/sdk/types.js";
-import type { Answer } from "../../protocol/outcome.ts";
+import { type Answer, answerOfMessage } from "../../protocol/outcome.ts";
 
 /** A map key for a JSON-RPC id: 1 and "1" are different requests. */
 export const requestKey = (id: RequestId) => `${typeof id}:${String(id)}`;
@@ -17,8 +17,7 @@ export function isResponse(m: JSONRPCMessage): m is JSONRPCMessage & { id: Reque
   return ("result" in m || "error" in m) && "id" in m;
 }
 
+/** How a child's answer came out (an answer always is one). */
 export function answerOf(message: JSONRPCMessage): Answer {
-  if ("error" in message) return "error";
-  const result = (message as { result?: { isError?: unknown } }).result;
-  return result?.isError === true ? "tool_error" : "result";
+  return answerOfMessage(message) ?? "result";
 }
